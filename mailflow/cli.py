@@ -1,0 +1,320 @@
+"""The ``mailflow`` command: run the daemon, ingest from an MTA, inspect tickets, check setup.
+
+Logging is configured here and only here. Every ``MailflowError`` becomes one line on stderr and
+an exit code; a traceback is never the user interface (``-v`` adds one for debugging).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mailflow import __version__
+from mailflow import config as config_mod
+from mailflow.config import Config
+from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
+from mailflow.demo import run_demo
+from mailflow.errors import ConfigError, MailflowError, WorkflowError
+from mailflow.models import Ticket, init_schema, open_database, redact
+from mailflow.sources import RawMail
+from mailflow.sources.imap import ImapSource
+from mailflow.storage import BlobStore
+from mailflow.transports import MaildirTransport, SmtpTransport
+from mailflow.views import ticket_detail, ticket_summary, ticket_text
+from mailflow.workflow import Services, base_context, handle, quarantine
+
+log = logging.getLogger("mailflow")
+
+EX_OK = 0
+EX_FAILURE = 1
+EX_USAGE = 2
+EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the mail and retries
+EX_CONFIG = 78
+
+
+def _common(defaults: bool) -> argparse.ArgumentParser:
+    # The same options before and after the command name; after it they must not reset what was
+    # given before it, hence SUPPRESS as the sub-command default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=None if defaults else argparse.SUPPRESS,
+        help="config file (default: $MAILFLOW_CONFIG, else ./config.toml; "
+        "without one, embedded defaults under the current folder)",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="debug logging",
+    )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(defaults=False)
+    parser = argparse.ArgumentParser(
+        prog="mailflow",
+        parents=[_common(defaults=True)],
+        description="Email-driven ticket processor.",
+    )
+    parser.add_argument("--version", action="version", version=f"mailflow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="poll the mailbox and send mail")
+    run.add_argument(
+        "--once", action="store_true", help="handle what is waiting, flush the outbox, exit"
+    )
+    sub.add_parser("init-db", parents=[common], help="create or upgrade the database schema")
+    ingest = sub.add_parser(
+        "ingest", parents=[common], help="store one RFC 822 mail read from stdin (MTA pipe)"
+    )
+    ingest.add_argument(
+        "--no-send", action="store_true", help="only queue the acknowledgement; `run` sends it"
+    )
+    tickets = sub.add_parser("tickets", parents=[common], help="list tickets")
+    tickets.add_argument("--status", help="only tickets with this status")
+    tickets.add_argument("--json", action="store_true", help="JSON output")
+    ticket = sub.add_parser("ticket", parents=[common], help="one ticket")
+    ticket_sub = ticket.add_subparsers(dest="ticket_command", required=True, metavar="ACTION")
+    show = ticket_sub.add_parser("show", parents=[common], help="show a ticket")
+    show.add_argument("number")
+    show.add_argument("--json", action="store_true", help="JSON output")
+    sub.add_parser(
+        "check", parents=[common], help="validate the config, try the mailbox and the SMTP server"
+    )
+    demo = sub.add_parser(
+        "demo", parents=[common], help="seed sample mails into a local Maildir and run one pass"
+    )
+    demo.add_argument(
+        "--dir", default="mailflow-demo", help="demo folder (default ./mailflow-demo)"
+    )
+    return parser
+
+
+def load_config(explicit: str | None) -> Config:
+    """The config from -c / $MAILFLOW_CONFIG / ./config.toml, else the embedded defaults."""
+    path = config_mod.locate(explicit, os.environ, Path.cwd())
+    if path is None:
+        log.info("no config file; using embedded defaults (SQLite + Maildir under %s)", Path.cwd())
+        return config_mod.defaults(Path.cwd())
+    return config_mod.load(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        for noisy in ("mailparser", "imapclient", "peewee"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"mailflow: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL if args.command == "ingest" else EX_CONFIG
+    except MailflowError as exc:
+        if args.verbose:
+            log.exception("failed")
+        print(f"mailflow: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL if args.command == "ingest" else EX_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+
+    config = load_config(args.config)
+    services = open_services(config)
+    _check_templates(services)
+    worker = Worker(
+        services, build_mailbox(config, os.environ), build_transport(config, os.environ)
+    )
+    if args.once:
+        report = worker.run_once()
+        worker.mailbox.close()
+        created = sum(1 for o in report.handled if o.action == "created")
+        log.info(
+            "pass done: %d mails handled (%d new tickets), %d mails sent",
+            len(report.handled),
+            created,
+            report.sent,
+        )
+        for error in report.errors:
+            print(f"mailflow: {error}", file=sys.stderr)
+        return EX_FAILURE if report.errors else EX_OK
+    worker.install_signal_handlers()
+    why = worker.run()
+    log.info("mailflow stopped: %s", why)
+    return EX_OK
+
+
+def _check_templates(services: Services) -> None:
+    now = system_clock()
+    sample = {
+        "number": f"{services.config.support.ticket_prefix}20000101001",
+        "subject": "sample",
+        "priority": "medium",
+        "status": "new",
+        "requester_name": "",
+        "requester_email": "someone@example.com",
+        "submitted_at": now,
+        "respond_by": now,
+        "resolve_by": now,
+        "respond_minutes": 15,
+        "resolve_minutes": 120,
+        "handler": None,
+    }
+    services.renderer.check_templates(base_context(services.config, sample))
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    db = open_database(config.database_url)
+    version = init_schema(db)
+    print(f"database ready (schema version {version})")
+    return EX_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+
+    data = sys.stdin.buffer.read()
+    if not data.strip():
+        print("mailflow: ingest: nothing on stdin", file=sys.stderr)
+        return EX_USAGE
+    config = load_config(args.config)
+    services = open_services(config)
+    now = system_clock()
+    try:
+        outcome = handle(RawMail(data, None, now, "stdin"), now, services)
+    except MailflowError:
+        raise
+    except Exception as exc:
+        outcome = quarantine(
+            RawMail(data, None, now, "stdin"), f"{type(exc).__name__}: {exc}", now, services
+        )
+    print(f"{outcome.action} {outcome.ticket_number or ''}".strip())
+    if not args.no_send:
+        worker = Worker(
+            services, build_mailbox(config, os.environ), build_transport(config, os.environ)
+        )
+        try:
+            worker.flush(now)
+        except MailflowError as exc:  # the mail is stored; sending is retried by `run`
+            log.warning("acknowledgement queued, not sent yet: %s", exc)
+    return EX_OK
+
+
+def _open_read(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    db = open_database(config.database_url)
+    init_schema(db)
+    return config
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+
+    config = _open_read(args)
+    query = Ticket.select().order_by(Ticket.created_at, Ticket.id)
+    if args.status:
+        query = query.where(Ticket.status == args.status)
+    rows = [ticket_summary(t, config.support.tz) for t in query]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EX_OK
+    if not rows:
+        print("no tickets")
+        return EX_OK
+    for r in rows:
+        when = (r["created_at"] or "").replace("T", " ")[:16]
+        print(
+            f"{r['number']:<16} {r['status']:<11} {r['priority']:<7} {when}  "
+            f"{r['requester']:<28} {r['subject']}"
+        )
+    return EX_OK
+
+
+def cmd_ticket(args: argparse.Namespace) -> int:
+
+    config = _open_read(args)
+    number = args.number.strip().strip("[]").upper()
+    ticket = Ticket.get_or_none(Ticket.number == number)
+    if ticket is None:
+        raise WorkflowError(f"no ticket {number}")
+    if args.json:
+        print(json.dumps(ticket_detail(ticket, config.support.tz), ensure_ascii=False, indent=2))
+    else:
+        print(ticket_text(ticket, config.support.tz, config.support.language), end="")
+    return EX_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+
+    config = load_config(args.config)
+    print(f"config ok{f' ({config.source})' if config.source else ' (embedded defaults)'}")
+    failed = False
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("database", lambda: _check_database(config)),
+        ("templates", lambda: _templates_ok(config)),
+    ]
+    mailbox = build_mailbox(config, os.environ)
+    if isinstance(mailbox, ImapSource):
+        steps.append(("mailbox", mailbox.check))
+    else:
+        steps.append(("mailbox", lambda: f"Maildir {config.mailbox.path}"))
+    transport = build_transport(config, os.environ)
+    if isinstance(transport, SmtpTransport | MaildirTransport):
+        steps.append(("smtp", transport.check))
+    for name, step in steps:
+        try:
+            print(f"{name}: {step()}")
+        except MailflowError as exc:
+            print(f"{name}: FAILED: {exc}")
+            failed = True
+    return EX_FAILURE if failed else EX_OK
+
+
+def _templates_ok(config: Config) -> str:
+    _check_templates(open_services(config))
+    return "templates ok (every subject keeps the ticket tag)"
+
+
+def _check_database(config: Config) -> str:
+
+    db = open_database(config.database_url)
+    version = init_schema(db)
+    BlobStore(config.storage_path).check_writable()
+    return (
+        f"{redact(config.database_url)} ok (schema {version}); "
+        f"storage {config.storage_path} writable"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+
+    return run_demo(Path(args.dir))
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "init-db": cmd_init_db,
+    "ingest": cmd_ingest,
+    "tickets": cmd_tickets,
+    "ticket": cmd_ticket,
+    "check": cmd_check,
+    "demo": cmd_demo,
+}
+
+__all__ = ["main"]

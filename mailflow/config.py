@@ -1,0 +1,393 @@
+"""Load the TOML configuration into frozen, validated settings.
+
+Every problem is reported as one ``ConfigError`` naming the key (``mailbox.port: must be an integer
+between 1 and 65535``). Unknown keys are errors too: a typo must not silently fall back to a
+default. Relative paths are taken relative to the folder of the config file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailflow.errors import ConfigError
+
+PRIORITIES = ("urgent", "high", "medium", "low")
+LANGUAGES = ("zh_CN", "en")
+SECURITY = ("ssl", "starttls", "none")
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+# Response and resolution targets per priority, in minutes. urgent and high come from the spec
+# (15 min / 2 h, 30 min / 4 h); the spec says "etc." for the rest, so medium and low are our choice:
+# a working morning to respond and a day to resolve, a working day to respond and a week to resolve.
+DEFAULT_SLA = {
+    "urgent": (15, 120),
+    "high": (30, 240),
+    "medium": (240, 1440),
+    "low": (1440, 10080),
+}
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A password given inline or, better, by the name of an environment variable."""
+
+    key: str
+    value: str
+    env: str
+
+    def resolve(self, environ: Mapping[str, str]) -> str:
+        """Return the password, or raise ConfigError naming the key that should provide it."""
+        if self.env:
+            if self.env in environ:
+                return environ[self.env]
+            if not self.value:
+                raise ConfigError(f"{self.key}_env", f"environment variable {self.env} is not set")
+        return self.value
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    address: str
+    name: str
+    timezone: str
+    language: str
+    ticket_prefix: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    kind: str
+    host: str
+    port: int
+    security: str
+    username: str
+    password: Secret
+    folder: str
+    processed_folder: str
+    path: Path
+    poll_seconds: int
+    ca_file: Path | None
+    timeout_seconds: int
+    first_run: str
+    first_run_since: dt.date | None
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    kind: str
+    host: str
+    port: int
+    security: str
+    username: str
+    password: Secret
+    path: Path
+    ca_file: Path | None
+    timeout_seconds: int
+    max_attempts: int
+    retry_base_seconds: int
+    retry_max_seconds: int
+
+
+@dataclass(frozen=True)
+class SlaTarget:
+    respond_minutes: int
+    resolve_minutes: int
+
+
+@dataclass(frozen=True)
+class Config:
+    support: SupportConfig
+    database_url: str
+    storage_path: Path
+    mailbox: MailboxConfig
+    smtp: SmtpConfig
+    templates_path: Path | None
+    sla: Mapping[str, SlaTarget]
+    source: Path | None = field(default=None, compare=False)
+
+
+class _Section:
+    """Reads one TOML table, checking types and remembering which keys were used."""
+
+    def __init__(self, data: Any, name: str, base: Path) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(name, "must be a table")
+        self.data: dict[str, Any] = data
+        self.name = name
+        self.base = base
+        self.used: set[str] = set()
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def get(self, key: str, kind: type, default: Any) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        # bool is an int in Python; a port of `true` is still wrong.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(self.key(key), f"must be {_type_name(kind)}, got {value!r}")
+        return value
+
+    def text(self, key: str, default: str = "") -> str:
+        return str(self.get(key, str, default)).strip()
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            raise ConfigError(self.key(key), f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = int(self.get(key, int, default))
+        if not low <= value <= high:
+            raise ConfigError(self.key(key), f"must be an integer between {low} and {high}")
+        return value
+
+    def path(self, key: str, default: str) -> Path:
+        raw = self.text(key, default)
+        if not raw:
+            raise ConfigError(self.key(key), "must not be empty")
+        return _resolve(self.base, raw)
+
+    def optional_path(self, key: str) -> Path | None:
+        raw = self.text(key, "")
+        return _resolve(self.base, raw) if raw else None
+
+    def secret(self, key: str, default_env: str) -> Secret:
+        value = self.text(key, "")
+        env = self.text(f"{key}_env", default_env)
+        return Secret(self.key(key), value, env)
+
+    def sub(self, key: str) -> _Section:
+        self.used.add(key)
+        return _Section(self.data.get(key, {}), self.key(key), self.base)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(self.key(unknown[0]), "unknown key (check the spelling)")
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", dict: "a table"}.get(
+        kind, kind.__name__
+    )
+
+
+def _resolve(base: Path, raw: str) -> Path:
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _address(section: _Section, key: str, default: str) -> str:
+    value = section.text(key, default)
+    if not _ADDRESS.match(value):
+        raise ConfigError(section.key(key), f"must be an e-mail address, got {value!r}")
+    return value.lower()
+
+
+def _support(s: _Section) -> SupportConfig:
+    tz_name = s.text("timezone", "Asia/Shanghai")
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(s.key("timezone"), f"unknown time zone {tz_name!r}") from None
+    prefix = s.text("ticket_prefix", "TS")
+    if not re.fullmatch(r"[A-Z]{1,8}", prefix):
+        raise ConfigError(s.key("ticket_prefix"), "must be 1 to 8 capital letters A-Z")
+    support = SupportConfig(
+        address=_address(s, "address", "support@example.com"),
+        name=s.text("name", "IT Support"),
+        timezone=tz_name,
+        language=s.choice("language", LANGUAGES, "zh_CN"),
+        ticket_prefix=prefix,
+    )
+    s.finish()
+    return support
+
+
+def _mailbox(s: _Section) -> MailboxConfig:
+    kind = s.choice("kind", ("imap", "maildir"), "maildir")
+    security = s.choice("security", SECURITY, "ssl")
+    port = s.integer("port", {"ssl": 993, "starttls": 143, "none": 143}[security], 1, 65535)
+    host = s.text("host", "")
+    if kind == "imap" and not host:
+        raise ConfigError(s.key("host"), 'is required when kind = "imap"')
+    since_raw = s.text("first_run_since", "")
+    since: dt.date | None = None
+    if since_raw:
+        try:
+            since = dt.date.fromisoformat(since_raw)
+        except ValueError:
+            raise ConfigError(s.key("first_run_since"), "must be a date like 2026-01-31") from None
+    folder = s.text("folder", "INBOX")
+    processed = s.text("processed_folder", "")
+    if processed and processed == folder:
+        raise ConfigError(s.key("processed_folder"), "must differ from mailbox.folder")
+    mailbox = MailboxConfig(
+        kind=kind,
+        host=host,
+        port=port,
+        security=security,
+        username=s.text("username", ""),
+        password=s.secret("password", "MAILFLOW_IMAP_PASSWORD"),
+        folder=folder,
+        processed_folder=processed,
+        path=s.path("path", "var/maildir"),
+        poll_seconds=s.integer("poll_seconds", 30, 1, 86400),
+        ca_file=s.optional_path("ca_file"),
+        timeout_seconds=s.integer("timeout_seconds", 60, 1, 3600),
+        first_run=s.choice("first_run", ("unseen", "new", "all"), "unseen"),
+        first_run_since=since,
+    )
+    if kind == "imap" and not mailbox.username:
+        raise ConfigError(s.key("username"), 'is required when kind = "imap"')
+    if mailbox.ca_file is not None and not mailbox.ca_file.is_file():
+        raise ConfigError(s.key("ca_file"), f"no such file: {mailbox.ca_file}")
+    s.finish()
+    return mailbox
+
+
+def _smtp(s: _Section) -> SmtpConfig:
+    kind = s.choice("kind", ("smtp", "maildir"), "maildir")
+    security = s.choice("security", SECURITY, "ssl")
+    port = s.integer("port", {"ssl": 465, "starttls": 587, "none": 25}[security], 1, 65535)
+    host = s.text("host", "")
+    if kind == "smtp" and not host:
+        raise ConfigError(s.key("host"), 'is required when kind = "smtp"')
+    smtp = SmtpConfig(
+        kind=kind,
+        host=host,
+        port=port,
+        security=security,
+        username=s.text("username", ""),
+        password=s.secret("password", "MAILFLOW_SMTP_PASSWORD"),
+        path=s.path("path", "var/sent"),
+        ca_file=s.optional_path("ca_file"),
+        timeout_seconds=s.integer("timeout_seconds", 60, 1, 3600),
+        max_attempts=s.integer("max_attempts", 12, 1, 1000),
+        retry_base_seconds=s.integer("retry_base_seconds", 30, 1, 86400),
+        retry_max_seconds=s.integer("retry_max_seconds", 3600, 1, 7 * 86400),
+    )
+    if smtp.ca_file is not None and not smtp.ca_file.is_file():
+        raise ConfigError(s.key("ca_file"), f"no such file: {smtp.ca_file}")
+    s.finish()
+    return smtp
+
+
+def _sla(s: _Section) -> dict[str, SlaTarget]:
+    targets: dict[str, SlaTarget] = {}
+    for priority in PRIORITIES:
+        sub = s.sub(priority)
+        respond, resolve = DEFAULT_SLA[priority]
+        target = SlaTarget(
+            respond_minutes=sub.integer("respond_minutes", respond, 1, 525600),
+            resolve_minutes=sub.integer("resolve_minutes", resolve, 1, 525600),
+        )
+        if target.resolve_minutes < target.respond_minutes:
+            raise ConfigError(sub.key("resolve_minutes"), "must not be less than respond_minutes")
+        sub.finish()
+        targets[priority] = target
+    s.finish()
+    return targets
+
+
+def _database_url(s: _Section, base: Path) -> str:
+    url = s.text("url", "sqlite:///var/mailflow.db")
+    scheme = url.split(":", 1)[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(s.key("url"), f"unsupported database {scheme!r} (sqlite or postgresql)")
+    if scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigError(s.key("url"), "must look like sqlite:///var/mailflow.db")
+        if path != ":memory:":
+            url = "sqlite:///" + str(_resolve(base, path))
+    s.finish()
+    return url
+
+
+def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> Config:
+    """Validate an already-parsed TOML document; ``base`` anchors relative paths."""
+    root = _Section(data, "", base)
+    config = Config(
+        support=_support(root.sub("support")),
+        database_url=_database_url(root.sub("database"), base),
+        storage_path=_storage(root.sub("storage")),
+        mailbox=_mailbox(root.sub("mailbox")),
+        smtp=_smtp(root.sub("smtp")),
+        templates_path=_templates(root.sub("templates")),
+        sla=_sla(root.sub("sla")),
+        source=source,
+    )
+    root.finish()
+    return config
+
+
+def _storage(s: _Section) -> Path:
+    path = s.path("path", "var/store")
+    s.finish()
+    return path
+
+
+def _templates(s: _Section) -> Path | None:
+    path = s.optional_path("path")
+    if path is not None and not path.is_dir():
+        raise ConfigError(s.key("path"), f"no such folder: {path}")
+    s.finish()
+    return path
+
+
+def load(path: Path) -> Config:
+    """Read and validate the config file at ``path``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("", f"no config file at {path}") from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("", f"{path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
+    return from_dict(data, path.resolve().parent, source=path)
+
+
+def defaults(base: Path) -> Config:
+    """The embedded defaults: SQLite, a local Maildir in and a local Maildir out, under ``base``."""
+    return from_dict({}, base.resolve())
+
+
+def locate(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """The config file to use: ``-c``, then $MAILFLOW_CONFIG, then ./config.toml if present."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("MAILFLOW_CONFIG"):
+        return Path(environ["MAILFLOW_CONFIG"])
+    candidate = cwd / "config.toml"
+    return candidate if candidate.exists() else None
+
+
+def environ() -> Mapping[str, str]:
+    """The process environment, as the one place config reads it from."""
+    return os.environ

@@ -1,0 +1,295 @@
+"""The worker: one iteration polls, handles, flushes; ``run`` is a small loop around it.
+
+Following huey and rq: ``run_once(now)`` is the testable unit; ``run --once`` is a single call;
+signals only set flags (the first SIGTERM/SIGINT finishes the mail in hand, a second one stops at
+once); each boundary has its own error handling: one mail failing is quarantined and the loop goes
+on, a mailbox or SMTP server failing backs off (capped, exponential) without blocking the other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import secrets
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import peewee as pw
+
+from mailflow import outbox
+from mailflow.config import Config
+from mailflow.errors import MailboxAuthError, MailboxError, StorageError
+from mailflow.models import Receipt, init_schema, open_database, transaction
+from mailflow.notify import Renderer
+from mailflow.outbox import RetryPolicy
+from mailflow.sources import Mailbox
+from mailflow.sources.imap import ImapSource
+from mailflow.sources.maildir import MaildirSource
+from mailflow.storage import BlobStore
+from mailflow.transports import MaildirTransport, SmtpTransport, Transport
+from mailflow.workflow import Outcome, Services, handle, quarantine
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def system_clock() -> dt.datetime:
+    """Now, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff for one server."""
+
+    base: float = 5.0
+    cap: float = 300.0
+    failures: int = 0
+    not_before: dt.datetime | None = None
+
+    def ready(self, now: dt.datetime) -> bool:
+        return self.not_before is None or now >= self.not_before
+
+    def failed(self, now: dt.datetime, jitter: float) -> float:
+        self.failures += 1
+        delay = min(self.cap, self.base * 2 ** (self.failures - 1)) * (0.75 + 0.5 * jitter)
+        self.not_before = now + dt.timedelta(seconds=delay)
+        return float(delay)
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.not_before = None
+
+
+@dataclass
+class CycleReport:
+    handled: list[Outcome] = field(default_factory=list)
+    sent: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def build_mailbox(config: Config, environ: dict[str, str] | Any) -> Mailbox:
+    """The configured mail source."""
+    mb = config.mailbox
+    if mb.kind == "imap":
+        return ImapSource(
+            mb.host,
+            mb.port,
+            mb.security,
+            mb.username,
+            lambda: mb.password.resolve(environ),
+            mb.folder,
+            mb.processed_folder,
+            mb.ca_file,
+            mb.timeout_seconds,
+            mb.first_run,
+            mb.first_run_since,
+            config.support.tz,
+        )
+    return MaildirSource(
+        mb.path, mb.processed_folder, mb.first_run, mb.first_run_since, config.support.tz
+    )
+
+
+def build_transport(config: Config, environ: dict[str, str] | Any) -> Transport:
+    """The configured outgoing transport."""
+    smtp = config.smtp
+    if smtp.kind == "smtp":
+        return SmtpTransport(
+            smtp.host,
+            smtp.port,
+            smtp.security,
+            smtp.username,
+            lambda: smtp.password.resolve(environ),
+            smtp.ca_file,
+            smtp.timeout_seconds,
+        )
+    return MaildirTransport(smtp.path)
+
+
+def open_services(config: Config, token: Callable[[], str] | None = None) -> Services:
+    """Open the database (creating or upgrading the schema) and the stores."""
+    db = open_database(config.database_url)
+    init_schema(db)
+    renderer = Renderer(config.templates_path, config.support.tz)
+    return Services(
+        config,
+        db,
+        BlobStore(config.storage_path),
+        renderer,
+        token or (lambda: secrets.token_hex(8)),
+    )
+
+
+class Worker:
+    """Polls one mailbox, handles its mail, flushes the outbox."""
+
+    def __init__(
+        self,
+        services: Services,
+        mailbox: Mailbox,
+        transport: Transport,
+        clock: Clock = system_clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.services = services
+        self.mailbox = mailbox
+        self.transport = transport
+        self.clock = clock
+        self.rng = rng or random.Random()
+        smtp = services.config.smtp
+        self.retry = RetryPolicy(smtp.max_attempts, smtp.retry_base_seconds, smtp.retry_max_seconds)
+        self.mailbox_backoff = Backoff()
+        self.smtp_backoff = Backoff()
+        self.stopping = threading.Event()
+        self.stop_now = False
+
+    @property
+    def db(self) -> pw.Database:
+        return self.services.db
+
+    # -- one iteration ----------------------------------------------------------------------
+
+    def run_once(self, now: dt.datetime | None = None) -> CycleReport:
+        """Poll once, handle what is waiting, flush the outbox."""
+        now = now or self.clock()
+        report = CycleReport()
+        if self.mailbox_backoff.ready(now):
+            try:
+                self._poll(now, report)
+                self.mailbox_backoff.succeeded()
+            except MailboxAuthError as exc:
+                self._mailbox_failed(now, report, f"mailbox login refused: {exc}")
+            except MailboxError as exc:
+                self._mailbox_failed(now, report, f"mailbox unavailable: {exc}")
+            except StorageError as exc:
+                self._mailbox_failed(now, report, f"storage problem, mail left in mailbox: {exc}")
+        self.flush(now, report)
+        return report
+
+    def _mailbox_failed(self, now: dt.datetime, report: CycleReport, why: str) -> None:
+        self.mailbox.close()
+        delay = self.mailbox_backoff.failed(now, self.rng.random())
+        report.errors.append(why)
+        log.error("%s; retrying in %.0f s", why, delay)
+
+    def _poll(self, now: dt.datetime, report: CycleReport) -> None:
+        self._ack_pending()
+        for raw in self.mailbox.fetch(now):
+            outcome = self._handle_one(raw, now)
+            report.handled.append(outcome)
+            if raw.source_ref:
+                self._ack(raw.source_ref)
+            if self.stopping.is_set():
+                log.info("stop requested: finished the mail in hand, leaving the rest")
+                break
+
+    def _handle_one(self, raw: Any, now: dt.datetime) -> Outcome:
+        try:
+            outcome = handle(raw, now, self.services)
+        except StorageError:
+            raise  # not this mail's fault: leave it in the mailbox and retry later
+        except Exception as exc:
+            log.exception("handling %s failed; quarantining it", raw.label or raw.source_ref)
+            outcome = quarantine(raw, f"{type(exc).__name__}: {exc}", now, self.services)
+        _log_outcome(raw.label, outcome)
+        return outcome
+
+    def _ack(self, source_ref: str) -> None:
+        self.mailbox.ack(source_ref)
+        with transaction(self.db):
+            Receipt.update(acked=True).where(Receipt.source_ref == source_ref).execute()
+
+    def _ack_pending(self) -> None:
+        """Finish acknowledgements a previous run committed but did not get to send."""
+        pending = [
+            r.source_ref
+            for r in Receipt.select(Receipt.source_ref).where(Receipt.acked == False)  # noqa: E712 - peewee expression
+            if self.mailbox.owns(r.source_ref)
+        ]
+        for ref in pending:
+            self._ack(ref)
+        if pending:
+            log.info(
+                "marked %d mails handled in the mailbox that a previous run had stored",
+                len(pending),
+            )
+
+    def flush(self, now: dt.datetime, report: CycleReport | None = None) -> outbox.FlushResult:
+        """Send due outbox rows unless the SMTP server is backing off."""
+        if not self.smtp_backoff.ready(now):
+            return outbox.FlushResult()
+        result = outbox.flush(self.db, self.transport, now, self.retry, self.rng.random)
+        if result.unreachable:
+            delay = self.smtp_backoff.failed(now, self.rng.random())
+            log.error(
+                "outgoing mail server unavailable: %s; %d mails queued; retrying in %.0f s",
+                result.unreachable,
+                outbox.pending_count(),
+                delay,
+            )
+            if report is not None:
+                report.errors.append(result.unreachable)
+        else:
+            self.smtp_backoff.succeeded()
+        if report is not None:
+            report.sent += result.sent
+        return result
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: finish the mail in hand and stop; a second one stops at once."""
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            if self.stopping.is_set():
+                log.warning("second %s: stopping now", signal.Signals(signum).name)
+                raise SystemExit(1)
+            log.info("%s received: stopping after the mail in hand", signal.Signals(signum).name)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def run(self) -> str:
+        """Loop until stopped; return why it stopped."""
+        poll = self.services.config.mailbox.poll_seconds
+        log.info("mailflow running: polling every %d s", poll)
+        try:
+            while not self.stopping.is_set():
+                self.run_once(self.clock())
+                self.stopping.wait(self._sleep_seconds(poll))
+        finally:
+            self.mailbox.close()
+            self.transport.close()
+        return "stop requested by signal"
+
+    def _sleep_seconds(self, poll: int) -> float:
+        """Until the next poll, or sooner when a backing-off server becomes due."""
+        now = self.clock()
+        wait = float(poll)
+        if self.mailbox_backoff.not_before is not None:
+            wait = max(1.0, (self.mailbox_backoff.not_before - now).total_seconds())
+        if self.smtp_backoff.not_before is not None:
+            wait = min(wait, max(1.0, (self.smtp_backoff.not_before - now).total_seconds()))
+        return wait
+
+
+def _log_outcome(label: str, outcome: Outcome) -> None:
+    where = f" ({label})" if label else ""
+    if outcome.action == "created":
+        log.info("%s created from %s%s", outcome.ticket_number, outcome.sender, where)
+    elif outcome.action == "followup":
+        log.info("%s follow-up from %s%s", outcome.ticket_number, outcome.sender, where)
+    elif outcome.action == "duplicate":
+        log.info("duplicate from %s ignored%s: %s", outcome.sender, where, outcome.detail)
+    elif outcome.action == "quarantined":
+        log.warning("quarantined%s: %s", where, outcome.detail)
+    else:
+        log.info("%s%s: %s", outcome.action, where, outcome.detail)

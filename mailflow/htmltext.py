@@ -1,0 +1,27 @@
+"""HTML mail bodies to readable plain text."""
+
+from __future__ import annotations
+
+import re
+
+import html2text
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def html_to_text(html: str) -> str:
+    """Readable text for an HTML-only mail: paragraphs, lists and links kept, markup dropped."""
+    converter = html2text.HTML2Text()
+    converter.body_width = 0  # never re-wrap: Chinese text has no spaces to wrap at
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.ignore_tables = True
+    converter.unicode_snob = True  # keep real characters instead of ASCII approximations
+    converter.single_line_break = True
+    converter.ignore_mailto_links = True
+    try:
+        text = converter.handle(html)
+    except Exception:
+        text = re.sub(r"<[^>]+>", " ", html)
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return _BLANK_RUNS.sub("\n\n", text).strip()

@@ -1,0 +1,288 @@
+"""Database models and connection.
+
+Models are bound late to a ``DatabaseProxy`` (huey's pattern), so the same code serves SQLite (the
+embedded default) and PostgreSQL. Nothing here is SQLite-only: JSON is stored as text, blobs as
+``BlobField``, and every timestamp is naive UTC (converted to the support time zone only for
+display), because SQLite and PostgreSQL disagree about time zones in columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import peewee as pw
+from playhouse.db_url import connect as url_connect
+
+from mailflow.errors import StorageError
+
+SCHEMA_VERSION = 1
+
+database_proxy = pw.DatabaseProxy()
+
+
+def utc(moment: dt.datetime) -> dt.datetime:
+    """The naive-UTC form we store; naive input is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """Attach UTC to a stored naive timestamp."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+class JSONField(pw.TextField):
+    """JSON kept as text: portable across SQLite and PostgreSQL, readable in a SQL shell."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(pw.Model):
+    # Declared for the type checker: peewee creates these at class construction.
+    id: int
+
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Key/value facts about the database itself (schema version)."""
+
+    key = pw.CharField(primary_key=True, max_length=64)
+    value = pw.TextField()
+
+
+class DailyCounter(BaseModel):
+    """Last serial handed out per prefix and day; the row is the lock for allocation."""
+
+    day_key = pw.CharField(primary_key=True, max_length=32)
+    last = pw.IntegerField()
+
+
+class Ticket(BaseModel):
+    if TYPE_CHECKING:
+        messages: pw.ModelSelect[Message]
+        events: pw.ModelSelect[Event]
+
+    number = pw.CharField(unique=True, max_length=32)
+    subject = pw.TextField()
+    status = pw.CharField(max_length=32, index=True)
+    priority = pw.CharField(max_length=16)
+    category = pw.CharField(max_length=128, null=True)
+    requester_email = pw.CharField(max_length=320, index=True)
+    requester_name = pw.CharField(max_length=256, default="")
+    language = pw.CharField(max_length=8)
+    submitted_at = pw.DateTimeField()  # when the request reached the mailbox (spec: 提交时间)
+    created_at = pw.DateTimeField(index=True)
+    updated_at = pw.DateTimeField()
+    respond_by = pw.DateTimeField(null=True)
+    resolve_by = pw.DateTimeField(null=True)
+    first_response_at = pw.DateTimeField(null=True)
+    resolved_at = pw.DateTimeField(null=True)
+    closed_at = pw.DateTimeField(null=True)
+
+
+class Message(BaseModel):
+    """One mail on a ticket, inbound or outbound."""
+
+    if TYPE_CHECKING:
+        ticket_id: int | None
+        attachments: pw.ModelSelect[Attachment]
+
+    ticket = pw.ForeignKeyField(Ticket, backref="messages", null=True, on_delete="CASCADE")
+    direction = pw.CharField(max_length=3)  # "in" | "out"
+    # Identity of an inbound mail for exactly-once ingest: "mid:<Message-ID>" or "sha256:<raw>".
+    dedupe_key = pw.CharField(max_length=1024, unique=True, null=True)
+    message_id = pw.CharField(max_length=998, index=True, default="")
+    in_reply_to = pw.TextField(default="")
+    references = JSONField(default=list)
+    from_addr = pw.CharField(max_length=320, default="")
+    from_name = pw.CharField(max_length=256, default="")
+    to = JSONField(default=list)
+    cc = JSONField(default=list)
+    subject = pw.TextField(default="")
+    text = pw.TextField(default="")
+    html = pw.TextField(null=True)
+    date_header = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(index=True)
+    raw_sha256 = pw.CharField(max_length=64, null=True)
+    raw_size = pw.IntegerField(default=0)
+    source_ref = pw.TextField(null=True)
+    defects = JSONField(default=list)
+
+
+class Attachment(BaseModel):
+    message = pw.ForeignKeyField(Message, backref="attachments", on_delete="CASCADE")
+    filename = pw.TextField()
+    content_type = pw.CharField(max_length=255)
+    size = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64, index=True)
+    content_id = pw.CharField(max_length=998, null=True)
+    inline = pw.BooleanField(default=False)
+
+
+class Event(BaseModel):
+    """One change on a ticket: the ticket's history, and what reports are computed from."""
+
+    ticket = pw.ForeignKeyField(Ticket, backref="events", on_delete="CASCADE")
+    at = pw.DateTimeField(index=True)
+    actor = pw.CharField(max_length=320)
+    kind = pw.CharField(max_length=64, index=True)
+    data = JSONField(default=dict)
+
+
+class Outbox(BaseModel):
+    """A mail to send, written in the same transaction as the change that caused it."""
+
+    if TYPE_CHECKING:
+        ticket_id: int | None
+
+    message = pw.ForeignKeyField(Message, unique=True, on_delete="CASCADE")
+    ticket = pw.ForeignKeyField(Ticket, null=True, on_delete="CASCADE")
+    kind = pw.CharField(max_length=64)
+    status = pw.CharField(max_length=16, index=True, default="pending")  # pending|sent|failed
+    mail_from = pw.CharField(max_length=320)
+    recipients = JSONField()
+    mime = pw.BlobField()  # the exact bytes to send (Model.raw is peewee's raw-SQL method)
+    attempts = pw.IntegerField(default=0)
+    next_attempt_at = pw.DateTimeField(index=True)
+    last_error = pw.TextField(default="")
+    created_at = pw.DateTimeField()
+    sent_at = pw.DateTimeField(null=True)
+
+
+class MailboxCursor(BaseModel):
+    """How far a mailbox has been read: UIDVALIDITY and the highest UID handled."""
+
+    source = pw.CharField(unique=True, max_length=1024)
+    uidvalidity = pw.BigIntegerField()
+    last_uid = pw.BigIntegerField()
+    # Positions picked on the first run (the backlog policy) that are still to be handled.
+    backlog = JSONField(default=list)
+    updated_at = pw.DateTimeField()
+
+
+class Receipt(BaseModel):
+    """A source position that has been handled, and whether the mailbox was told so yet."""
+
+    source_ref = pw.CharField(unique=True, max_length=1024)
+    outcome = pw.CharField(max_length=32)
+    message = pw.ForeignKeyField(Message, null=True, on_delete="SET NULL")
+    acked = pw.BooleanField(default=False, index=True)
+    at = pw.DateTimeField()
+
+
+class Quarantine(BaseModel):
+    """A mail that could not be handled: its raw bytes are in the store, the error here."""
+
+    at = pw.DateTimeField(index=True)
+    source_ref = pw.TextField(null=True)
+    raw_sha256 = pw.CharField(max_length=64)
+    size = pw.IntegerField()
+    error = pw.TextField()
+    status = pw.CharField(max_length=16, default="held", index=True)  # held|retried|dropped
+
+
+ALL_MODELS: list[type[BaseModel]] = [
+    Meta,
+    DailyCounter,
+    Ticket,
+    Message,
+    Attachment,
+    Event,
+    Outbox,
+    MailboxCursor,
+    Receipt,
+    Quarantine,
+]
+
+
+def open_database(url: str) -> pw.Database:
+    """Connect to ``url`` and bind the models to it.
+
+    SQLite gets WAL (readers never block the writer), foreign keys, a busy timeout instead of an
+    immediate "database is locked", full fsync (a commit that returned survives a power cut,
+    which matters because the mailbox is told "done" right after), and ``BEGIN IMMEDIATE`` for
+    every transaction so that two writers queue instead of deadlocking on lock upgrade.
+    """
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create database folder for {path}: {exc}") from exc
+        db: pw.Database = pw.SqliteDatabase(
+            path,
+            timeout=30,
+            lock_type="IMMEDIATE",
+            pragmas={
+                "journal_mode": "wal",
+                "foreign_keys": 1,
+                "busy_timeout": 30000,
+                "synchronous": "full",
+            },
+        )
+    else:
+        db = url_connect(url)
+    database_proxy.initialize(db)
+    try:
+        db.connect(reuse_if_open=True)
+    except (pw.OperationalError, sqlite3.Error) as exc:
+        raise StorageError(f"cannot open database {redact(url)}: {exc}") from exc
+    return db
+
+
+def redact(url: str) -> str:
+    """A database URL with its password hidden, fit for a log line."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def init_schema(db: pw.Database) -> int:
+    """Create missing tables and record the schema version; safe to run any number of times."""
+    with db.atomic():
+        db.create_tables(ALL_MODELS, safe=True)
+        row = Meta.get_or_none(Meta.key == "schema_version")
+        current = int(row.value) if row else 0
+        if current > SCHEMA_VERSION:
+            raise StorageError(
+                f"database schema version {current} is newer than this mailflow "
+                f"({SCHEMA_VERSION}); upgrade mailflow"
+            )
+        # Future versions add their migration steps here, each from `current` to the next.
+        Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).on_conflict(
+            conflict_target=[Meta.key], update={Meta.value: str(SCHEMA_VERSION)}
+        ).execute()
+    return SCHEMA_VERSION
+
+
+@contextmanager
+def transaction(db: pw.Database) -> Iterator[None]:
+    """One write transaction; database trouble becomes a StorageError (retry later)."""
+    try:
+        with db.atomic():
+            yield
+    except (pw.OperationalError, pw.InterfaceError) as exc:
+        raise StorageError(f"database: {exc}") from exc
+
+
+def add_event(ticket: Ticket, at: dt.datetime, actor: str, kind: str, **data: Any) -> Event:
+    """Record one change on a ticket."""
+    return Event.create(ticket=ticket, at=utc(at), actor=actor, kind=kind, data=data)

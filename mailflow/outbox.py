@@ -1,0 +1,209 @@
+"""The transactional outbox: queue a mail with the change that caused it; deliver it later.
+
+``queue`` runs inside the caller's transaction, so a mail exists exactly when its cause does.
+``flush`` delivers due rows one by one and marks each sent in its own small transaction right
+after the server accepted it: a crash between the two can repeat that one mail, never lose one.
+Failures back off exponentially (with jitter, so a recovered server is not hit by every row at
+once) up to ``max_attempts``, then the row is marked failed with an event on its ticket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import peewee as pw
+
+from mailflow import outgoing
+from mailflow.errors import PermanentDeliveryError, TransientDeliveryError
+from mailflow.models import Message, Outbox, Ticket, add_event, transaction, utc
+from mailflow.outgoing import OutgoingMail
+from mailflow.transports import ServerUnreachable, SmtpAuthError, Transport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_seconds: int
+    max_seconds: int
+
+    def delay(self, attempts: int, jitter: float) -> dt.timedelta:
+        """Wait before attempt ``attempts + 1``; ``jitter`` in [0, 1) spreads retries."""
+        seconds = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        return dt.timedelta(seconds=seconds * (0.75 + 0.5 * jitter))
+
+
+def queue(
+    mail: OutgoingMail,
+    kind: str,
+    ticket: Ticket | None,
+    now: dt.datetime,
+    token: str,
+) -> Message:
+    """Record ``mail`` as an outgoing message and an outbox row; call inside a transaction."""
+    message_id = outgoing.make_message_id(
+        token, mail.sender.email.rsplit("@", 1)[1], mail.ticket_number
+    )
+    raw = outgoing.build(mail, message_id, now)
+    stored = Message.create(
+        ticket=ticket,
+        direction="out",
+        message_id=message_id,
+        in_reply_to=mail.in_reply_to,
+        references=list(mail.references),
+        from_addr=mail.sender.email,
+        from_name=mail.sender.name,
+        to=[a.email for a in mail.to],
+        cc=[a.email for a in mail.cc],
+        subject=mail.subject,
+        text=mail.text,
+        html=mail.html,
+        created_at=utc(now),
+        raw_size=len(raw),
+    )
+    Outbox.create(
+        message=stored,
+        ticket=ticket,
+        kind=kind,
+        mail_from=mail.sender.email,
+        recipients=[a.email for a in (*mail.to, *mail.cc)],
+        mime=raw,
+        next_attempt_at=utc(now),
+        created_at=utc(now),
+    )
+    return stored
+
+
+@dataclass
+class FlushResult:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    # Set when the server could not be reached at all: the caller backs off as a whole.
+    unreachable: str = ""
+
+
+def pending_count() -> int:
+    """Rows still waiting to be sent."""
+    return int(Outbox.select().where(Outbox.status == "pending").count())
+
+
+def flush(
+    db: pw.Database,
+    transport: Transport,
+    now: dt.datetime,
+    policy: RetryPolicy,
+    jitter: Callable[[], float],
+    limit: int = 500,
+) -> FlushResult:
+    """Deliver due outbox rows; stop at the first sign that the server is unreachable."""
+    result = FlushResult()
+    due = list(
+        Outbox.select(Outbox.id)
+        .where((Outbox.status == "pending") & (Outbox.next_attempt_at <= utc(now)))
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+        .limit(limit)
+    )
+    try:
+        for row_id in (r.id for r in due):
+            row = Outbox.get_or_none(Outbox.id == row_id)
+            if row is None or row.status != "pending":
+                continue
+            try:
+                refused = transport.send(bytes(row.mime), row.mail_from, list(row.recipients))
+            except (SmtpAuthError, ServerUnreachable) as exc:
+                result.unreachable = str(exc)
+                _defer(db, row, now, policy, jitter, str(exc), count_attempt=False)
+                break
+            except PermanentDeliveryError as exc:
+                _fail(db, row, now, str(exc))
+                result.failed += 1
+            except TransientDeliveryError as exc:
+                if _defer(db, row, now, policy, jitter, str(exc)):
+                    result.deferred += 1
+                else:
+                    result.failed += 1
+            else:
+                _sent(db, row, now, refused)
+                result.sent += 1
+    finally:
+        transport.close()
+    return result
+
+
+def _sent(db: pw.Database, row: Outbox, now: dt.datetime, refused: list[str]) -> None:
+    with transaction(db):
+        Outbox.update(
+            status="sent",
+            sent_at=utc(now),
+            attempts=Outbox.attempts + 1,
+            last_error="; ".join(refused),
+        ).where(Outbox.id == row.id).execute()
+        if row.ticket_id is not None:
+            ticket = Ticket.get_by_id(row.ticket_id)
+            add_event(
+                ticket,
+                now,
+                "system",
+                "mail_sent",
+                outbox=row.id,
+                mail=row.kind,
+                to=row.recipients,
+                refused=refused,
+            )
+    log.info("sent %s mail #%d to %s", row.kind, row.id, ", ".join(row.recipients))
+
+
+def _defer(
+    db: pw.Database,
+    row: Outbox,
+    now: dt.datetime,
+    policy: RetryPolicy,
+    jitter: Callable[[], float],
+    error: str,
+    count_attempt: bool = True,
+) -> bool:
+    """Schedule a retry; False when the attempts are used up and the row failed instead."""
+    attempts = row.attempts + (1 if count_attempt else 0)
+    if attempts >= policy.max_attempts:
+        _fail(db, row, now, f"gave up after {attempts} attempts: {error}")
+        return False
+    retry_at = now + policy.delay(max(attempts, 1), jitter())
+    with transaction(db):
+        Outbox.update(attempts=attempts, last_error=error, next_attempt_at=utc(retry_at)).where(
+            Outbox.id == row.id
+        ).execute()
+    log.warning(
+        "%s mail #%d deferred (attempt %d), retry at %s: %s",
+        row.kind,
+        row.id,
+        attempts,
+        retry_at.isoformat(timespec="seconds"),
+        error,
+    )
+    return True
+
+
+def _fail(db: pw.Database, row: Outbox, now: dt.datetime, error: str) -> None:
+    with transaction(db):
+        Outbox.update(status="failed", attempts=Outbox.attempts + 1, last_error=error).where(
+            Outbox.id == row.id
+        ).execute()
+        if row.ticket_id is not None:
+            add_event(
+                Ticket.get_by_id(row.ticket_id),
+                now,
+                "system",
+                "mail_failed",
+                outbox=row.id,
+                mail=row.kind,
+                to=row.recipients,
+                error=error,
+            )
+    log.error(
+        "%s mail #%d to %s failed for good: %s", row.kind, row.id, ", ".join(row.recipients), error
+    )

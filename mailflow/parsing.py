@@ -1,0 +1,288 @@
+"""Raw bytes → ``InboundMail``: pure, tolerant, no I/O.
+
+mail-parser does the MIME walk (guarded against hostile nesting) and the attachment extraction;
+headers and text bodies are decoded by ``headers`` and ``charsets`` so that mislabelled Chinese
+mail comes out right. Anything odd is collected as a defect instead of raised; ``ParseError`` is
+raised only when there is no mail to speak of, and the caller quarantines it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import email.message
+import email.utils
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import mailparser
+
+from mailflow import charsets
+from mailflow import headers as hdr
+from mailflow.errors import MailflowError
+from mailflow.htmltext import html_to_text
+
+
+class ParseError(MailflowError):
+    """The bytes are not a mail we can read; the caller quarantines them."""
+
+
+# Headers later stages look at (loop detection, threading, trust); kept decoded and lower-cased.
+KEPT_HEADERS = (
+    "auto-submitted",
+    "precedence",
+    "list-id",
+    "list-unsubscribe",
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-response-suppress",
+    "x-mailflow-ticket",
+    "x-mailflow-loop",
+    "return-path",
+    "authentication-results",
+    "content-type",
+)
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str
+    email: str
+
+    def __str__(self) -> str:
+        if not self.name:
+            return self.email
+        name = self.name.replace("\\", "").replace('"', "")
+        return f'"{name}" <{self.email}>'
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    sender: Address | None
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    subject: str
+    message_id: str
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    date: dt.datetime | None
+    text: str
+    html: str | None
+    attachments: tuple[ParsedAttachment, ...]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    defects: tuple[str, ...] = ()
+    raw_sha256: str = ""
+    raw_size: int = 0
+
+    @property
+    def dedupe_key(self) -> str:
+        """Identity for exactly-once ingest.
+
+        The Message-ID together with the sender: the same message delivered twice (two aliases,
+        a retried delivery) carries both unchanged, while two different mails that a broken
+        client gave one Message-ID are told apart by their senders. No Message-ID: the raw bytes.
+        """
+        if self.message_id:
+            sender = self.sender.email if self.sender else ""
+            return f"mid:{self.message_id}|{sender}"
+        return f"sha256:{self.raw_sha256}"
+
+    @property
+    def reply_address(self) -> Address | None:
+        """Where a reply to the sender goes: Reply-To if given, else From."""
+        return self.reply_to[0] if self.reply_to else self.sender
+
+
+def parse(raw: bytes) -> InboundMail:
+    """Parse one raw RFC 822 message."""
+    if not raw.strip():
+        raise ParseError("empty message")
+    head = hdr.raw_headers(raw)
+    if not head:
+        raise ParseError("no mail headers found")
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+    except Exception as exc:
+        raise ParseError(f"MIME structure unreadable: {type(exc).__name__}: {exc}") from exc
+    message: email.message.Message = parsed.message
+    defects = [_describe_defect(d) for d in parsed.defects]
+
+    texts: list[str] = []
+    htmls: list[str] = []
+    for part in _body_parts(message):
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        text, note = charsets.decode(payload, part.get_content_charset())
+        if note:
+            defects.append(note)
+        (htmls if part.get_content_subtype() == "html" else texts).append(text)
+    html = "\n".join(htmls) if htmls else None
+    body = "\n\n".join(t.strip("\r\n") for t in texts if t.strip())
+    if not body and html:
+        body = html_to_text(html)
+
+    sender = _first_address(hdr.first(head, "from")) or _first_address(hdr.first(head, "sender"))
+    message_id = (hdr.message_ids(hdr.first(head, "message-id")) or [""])[0]
+    kept = {
+        name: _clean(hdr.decode_value(value)).lower()
+        if name != "authentication-results"
+        else _clean(hdr.decode_value(value))
+        for name in KEPT_HEADERS
+        if (value := hdr.first(head, name)) is not None
+    }
+    return InboundMail(
+        sender=sender,
+        to=_addresses(head, "to"),
+        cc=_addresses(head, "cc"),
+        reply_to=_addresses(head, "reply-to"),
+        subject=_clean(hdr.decode_value(hdr.first(head, "subject") or b"")),
+        message_id=message_id,
+        in_reply_to=tuple(hdr.message_ids(hdr.first(head, "in-reply-to"))),
+        references=tuple(hdr.message_ids(hdr.first(head, "references"))),
+        date=_date(hdr.first(head, "date")),
+        text=_normalize_newlines(body),
+        html=html,
+        attachments=tuple(_attachments(parsed.attachments, defects)),
+        headers=kept,
+        defects=tuple(defects),
+        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        raw_size=len(raw),
+    )
+
+
+def _body_parts(message: email.message.Message) -> Iterator[email.message.Message]:
+    """Text parts that form the body: not attachments, not inside attached messages."""
+    stack = [message]
+    while stack:
+        part = stack.pop(0)
+        if part.is_multipart():
+            if part.get_content_type() == "message/rfc822":
+                continue
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                subparts = [p for p in payload if isinstance(p, email.message.Message)]
+                if part.get_content_subtype() == "alternative":
+                    stack[:0] = _best_alternative(subparts)
+                else:
+                    stack[:0] = subparts
+            continue
+        if part.get_content_maintype() != "text" or part.get_content_subtype() not in (
+            "plain",
+            "html",
+        ):
+            continue
+        if part.get_content_disposition() == "attachment" or part.get_filename():
+            continue
+        yield part
+
+
+def _best_alternative(parts: list[email.message.Message]) -> list[email.message.Message]:
+    """From multipart/alternative keep one plain and one HTML rendering, nothing twice."""
+    chosen: dict[str, email.message.Message] = {}
+    for part in parts:
+        key = part.get_content_type() if not part.is_multipart() else "multipart"
+        chosen.setdefault(key, part)
+    return list(chosen.values())
+
+
+def _attachments(items: list[dict[str, object]], defects: list[str]) -> Iterator[ParsedAttachment]:
+    for item in items:
+        payload = item.get("payload") or ""
+        try:
+            if item.get("binary"):
+                data = base64.b64decode(str(payload))
+            else:
+                data = str(payload).encode("utf-8", "surrogateescape")
+        except (binascii.Error, ValueError) as exc:
+            defects.append(f"attachment {item.get('filename')!r} undecodable: {exc}")
+            continue
+        content_id = str(item.get("content-id") or "").strip().strip("<>") or None
+        disposition = str(item.get("content-disposition") or "").lower()
+        yield ParsedAttachment(
+            filename=sanitize_filename(str(item.get("filename") or "")),
+            content_type=str(item.get("mail_content_type") or "application/octet-stream").lower(),
+            data=data,
+            content_id=content_id,
+            inline=disposition.startswith("inline") or (content_id is not None and not disposition),
+        )
+
+
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+
+
+def sanitize_filename(name: str, fallback: str = "attachment") -> str:
+    """A filename safe to show and to offer for saving.
+
+    No folders (either slash), no control or format characters, no Windows device names, no
+    leading dots (hidden files), no trailing dots or spaces, at most 150 characters with the
+    extension kept.
+    """
+    name = hdr.decode_words(name) if "=?" in name else name
+    name = unicodedata.normalize("NFC", name)
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().lstrip(".").rstrip(". ")
+    if not name:
+        return fallback
+    if _RESERVED.match(name):
+        name = "_" + name
+    if len(name) > 150:
+        stem, dot, ext = name.rpartition(".")
+        name = stem[: 150 - len(ext) - 1] + "." + ext if dot and len(ext) <= 16 else name[:150]
+    return name
+
+
+def _addresses(head: list[tuple[str, bytes]], name: str) -> tuple[Address, ...]:
+    found: list[Address] = []
+    for key, value in head:
+        if key == name:
+            found.extend(Address(_clean(n), a) for n, a in hdr.addresses(value))
+    return tuple(found)
+
+
+def _first_address(value: bytes | None) -> Address | None:
+    pairs = hdr.addresses(value)
+    return Address(_clean(pairs[0][0]), pairs[0][1]) if pairs else None
+
+
+def _date(value: bytes | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value.decode("ascii", "replace"))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _clean(text: str) -> str:
+    """One line, no control characters: what a header value should have been."""
+    text = re.sub(r"[\r\n\t]+", " ", text)
+    return "".join(ch for ch in text if ch == " " or unicodedata.category(ch)[0] != "C").strip()
+
+
+def _normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _describe_defect(defect: object) -> str:
+    if isinstance(defect, dict):
+        return "; ".join(f"{k}: {v}" for k, v in defect.items())
+    return str(defect)

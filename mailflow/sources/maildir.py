@@ -1,0 +1,156 @@
+"""A local Maildir as the mail source (the embedded default, and what an MTA delivers to).
+
+Handled mail is marked seen the Maildir way (moved from ``new/`` to ``cur/`` with the ``S`` flag)
+or, when ``processed_folder`` is set, moved into that Maildir++ sub-folder (``.Processed``). We
+rename files ourselves rather than go through ``mailbox.Maildir``, which rewrites a message to
+change its flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from mailflow.errors import MailboxError
+from mailflow.models import MailboxCursor, utc
+from mailflow.sources import Candidate, RawMail, default_since, first_run_selection
+
+log = logging.getLogger(__name__)
+
+
+class MaildirSource:
+    """Reads ``new/`` and ``cur/`` of a Maildir; remembers where the first run started."""
+
+    def __init__(
+        self,
+        path: Path,
+        processed_folder: str,
+        first_run: str,
+        first_run_since: dt.date | None,
+        tz: dt.tzinfo,
+    ) -> None:
+        self.path = path
+        self.processed_folder = processed_folder
+        self.first_run = first_run
+        self.first_run_since = first_run_since
+        self.tz = tz
+        self.key = f"maildir:{path.resolve()}"
+        self._files: dict[str, Path] = {}
+
+    def owns(self, source_ref: str) -> bool:
+        return source_ref.startswith(self.key + ":")
+
+    def fetch(self, now: dt.datetime) -> Iterator[RawMail]:
+        try:
+            for sub in ("new", "cur", "tmp"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            found = self._scan()
+        except OSError as exc:
+            raise MailboxError(f"maildir {self.path}: {exc.strerror or exc}") from exc
+        positions = self._select(found, now)
+        for key in positions:
+            file = self._files.get(key)
+            if file is None:
+                continue
+            try:
+                data = file.read_bytes()
+            except FileNotFoundError:
+                continue  # taken away meanwhile (another reader, an operator)
+            except OSError as exc:
+                raise MailboxError(f"maildir {file}: {exc.strerror or exc}") from exc
+            arrived = dt.datetime.fromtimestamp(file.stat().st_mtime, dt.UTC)
+            yield RawMail(data, f"{self.key}:{key}", arrived, f"maildir {key}")
+
+    def _scan(self) -> list[Candidate]:
+        self._files = {}
+        found: list[Candidate] = []
+        for sub in ("new", "cur"):
+            for entry in os.scandir(self.path / sub):
+                if entry.name.startswith(".") or not entry.is_file():
+                    continue
+                key, _, info = entry.name.partition(":")
+                flags = info[2:] if info.startswith("2,") else ""
+                self._files[key] = Path(entry.path)
+                arrived = dt.datetime.fromtimestamp(entry.stat().st_mtime, dt.UTC)
+                found.append(Candidate(key, arrived, "S" in flags))
+        found.sort(key=lambda c: (c.arrived, c.position))
+        return found
+
+    def _select(self, found: list[Candidate], now: dt.datetime) -> list[str]:
+        cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
+        if cursor is None:
+            since = default_since(now, self.first_run_since, self.tz)
+            chosen = first_run_selection(found, self.first_run, since)
+            skipped = len(found) - len(chosen)
+            log.info(
+                "first run on %s: %d mails present, taking %d (%s since %s), skipping %d",
+                self.path,
+                len(found),
+                len(chosen),
+                self.first_run,
+                since.date(),
+                skipped,
+            )
+            # The cut-off for "new" mail is the time of this first look (as epoch seconds).
+            MailboxCursor.create(
+                source=self.key,
+                uidvalidity=0,
+                last_uid=int(now.timestamp()),
+                backlog=[c.position for c in chosen],
+                updated_at=utc(now),
+            )
+            return [c.position for c in chosen]
+        start = dt.datetime.fromtimestamp(cursor.last_uid, dt.UTC)
+        backlog = set(cursor.backlog)
+        positions = [
+            c.position
+            for c in found
+            if c.position in backlog or (not c.seen and c.arrived >= start)
+        ]
+        if backlog and not backlog & set(self._files):
+            cursor.backlog = []
+            cursor.updated_at = utc(now)
+            cursor.save()
+        return positions
+
+    def ack(self, source_ref: str) -> None:
+        key = source_ref[len(self.key) + 1 :]
+        file = self._files.get(key) or self._find(key)
+        if file is None:
+            return
+        flags = file.name.partition(":")[2][2:] if ":" in file.name else ""
+        flags = "".join(sorted(set(flags) | {"S"}))
+        folder = self.path / f".{self.processed_folder}" if self.processed_folder else self.path
+        target = folder / "cur" / f"{key}:2,{flags}"
+        try:
+            for sub in ("new", "cur", "tmp"):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+            os.replace(file, target)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise MailboxError(f"maildir {file}: cannot mark handled: {exc.strerror}") from exc
+        self._files.pop(key, None)
+        self._drop_from_backlog(key)
+
+    def _drop_from_backlog(self, key: str) -> None:
+        cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
+        if cursor is not None and key in cursor.backlog:
+            cursor.backlog = [k for k in cursor.backlog if k != key]
+            cursor.save()
+
+    def _find(self, key: str) -> Path | None:
+        for sub in ("new", "cur"):
+            folder = self.path / sub
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                if entry.name == key or entry.name.startswith(key + ":"):
+                    return Path(entry.path)
+        return None
+
+    def close(self) -> None:
+        self._files = {}

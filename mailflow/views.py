@@ -1,0 +1,168 @@
+"""Tickets as people and scripts see them: the spec's ticket record, and stable JSON.
+
+JSON shape (documented in README; fields are only ever added, never renamed):
+ticket: number, status, priority, category, subject, requester, requester_name, submitted_at,
+created_at, updated_at, respond_by, resolve_by, first_response_at, resolved_at, closed_at
+(ISO 8601 with offset, in the support time zone; null when unset); ``show`` adds messages
+(direction, from, from_name, to, cc, subject, date, message_id, text, attachments: filename,
+content_type, size, sha256, inline) and events (at, actor, kind, data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mailflow.models import Attachment, Event, Message, Ticket, aware
+from mailflow.notify import PRIORITY_LABELS, STATUS_LABELS
+
+
+def iso(moment: dt.datetime | None, tz: ZoneInfo) -> str | None:
+    """A stored timestamp as ISO 8601 with the support time zone's offset."""
+    return None if moment is None else aware(moment).astimezone(tz).isoformat(timespec="seconds")
+
+
+def ticket_summary(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "number": ticket.number,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "subject": ticket.subject,
+        "requester": ticket.requester_email,
+        "requester_name": ticket.requester_name,
+        "submitted_at": iso(ticket.submitted_at, tz),
+        "created_at": iso(ticket.created_at, tz),
+        "updated_at": iso(ticket.updated_at, tz),
+        "respond_by": iso(ticket.respond_by, tz),
+        "resolve_by": iso(ticket.resolve_by, tz),
+        "first_response_at": iso(ticket.first_response_at, tz),
+        "resolved_at": iso(ticket.resolved_at, tz),
+        "closed_at": iso(ticket.closed_at, tz),
+    }
+
+
+def ticket_detail(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:
+    messages = []
+    for message in ticket.messages.order_by(Message.created_at, Message.id):
+        messages.append(
+            {
+                "direction": message.direction,
+                "from": message.from_addr,
+                "from_name": message.from_name,
+                "to": message.to,
+                "cc": message.cc,
+                "subject": message.subject,
+                "date": iso(message.created_at, tz),
+                "message_id": message.message_id,
+                "text": message.text,
+                "attachments": [
+                    {
+                        "filename": a.filename,
+                        "content_type": a.content_type,
+                        "size": a.size,
+                        "sha256": a.sha256,
+                        "inline": a.inline,
+                    }
+                    for a in message.attachments.order_by(Attachment.id)
+                ],
+            }
+        )
+    events = [
+        {"at": iso(e.at, tz), "actor": e.actor, "kind": e.kind, "data": e.data}
+        for e in ticket.events.order_by(Event.at, Event.id)
+    ]
+    return {**ticket_summary(ticket, tz), "messages": messages, "events": events}
+
+
+_LABELS = {
+    "zh_CN": (
+        "工单编号",
+        "提交时间",
+        "需求方信息",
+        "问题描述",
+        "问题级别",
+        "处理人",
+        "响应时间",
+        "状态",
+        "往来邮件",
+        "处理记录",
+        "附件",
+        "未分配",
+        "尚未响应",
+    ),
+    "en": (
+        "Ticket number",
+        "Submitted",
+        "Requester",
+        "Problem",
+        "Priority",
+        "Handler",
+        "First response",
+        "Status",
+        "Correspondence",
+        "History",
+        "Attachments",
+        "unassigned",
+        "not yet",
+    ),
+}
+
+
+def ticket_text(ticket: Ticket, tz: ZoneInfo, language: str) -> str:
+    """The ticket laid out like the spec's ticket record, then its mails and its history."""
+    d = ticket_detail(ticket, tz)
+    (
+        number,
+        submitted,
+        requester,
+        problem,
+        priority,
+        handler,
+        response,
+        status,
+        mails,
+        history,
+        attachments,
+        unassigned,
+        not_yet,
+    ) = _LABELS[language]
+    first_text = next((m["text"] for m in d["messages"] if m["direction"] == "in"), "")
+    who = f"{d['requester_name']} <{d['requester']}>" if d["requester_name"] else d["requester"]
+
+    def local(value: str | None) -> str:
+        return value.replace("T", " ")[:19] if value else not_yet
+
+    lines = [
+        f"{number}: {d['number']}",
+        f"{submitted}: {local(d['submitted_at'])}",
+        f"{requester}: {who}",
+        f"{problem}: {d['subject']}",
+        f"{priority}: {PRIORITY_LABELS[language][d['priority']]}",
+        f"{handler}: {unassigned}",
+        f"{response}: {local(d['first_response_at'])}",
+        f"{status}: {STATUS_LABELS[language].get(d['status'], d['status'])}",
+        "",
+        _indent(first_text.strip()),
+        "",
+        f"== {mails} ({len(d['messages'])}) ==",
+    ]
+    for m in d["messages"]:
+        arrow = "→" if m["direction"] == "out" else "←"
+        lines.append(f"{arrow} {local(m['date'])}  {m['from']} → {', '.join(m['to'])}")
+        lines.append(f"  {m['subject']}")
+        for a in m["attachments"]:
+            lines.append(
+                f"  {attachments}: {a['filename']} ({a['content_type']}, {a['size']} B, "
+                f"sha256 {a['sha256'][:12]}…)"
+            )
+    lines += ["", f"== {history} =="]
+    for e in d["events"]:
+        data = ", ".join(f"{k}={v}" for k, v in sorted(e["data"].items()))
+        lines.append(f"{local(e['at'])}  {e['kind']:<24} {e['actor']}  {data}")
+    return "\n".join(lines) + "\n"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())

@@ -1,0 +1,280 @@
+"""Apply a routing decision: one transaction per inbound mail.
+
+Message, attachments, ticket change, events, outbox rows and the source receipt are written
+together or not at all (DESIGN.md invariants 1-3). Blobs (raw mail, attachment bytes) are written
+to the store before the transaction, so the transaction only refers to bytes already on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+
+from mailflow import ids, outbox
+from mailflow.config import Config
+from mailflow.models import (
+    Attachment,
+    Message,
+    Quarantine,
+    Receipt,
+    Ticket,
+    add_event,
+    transaction,
+    utc,
+)
+from mailflow.notify import Renderer, pick_language
+from mailflow.outgoing import OutgoingMail
+from mailflow.parsing import Address, InboundMail, ParseError, parse
+from mailflow.routing import Decision, route
+from mailflow.sources import RawMail
+from mailflow.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # created | followup | duplicate | quarantined | already
+    ticket_number: str | None
+    sender: str
+    detail: str = ""
+
+
+@dataclass
+class Services:
+    """What the workflow needs from outside: settings, storage, templates, randomness."""
+
+    config: Config
+    db: pw.Database
+    store: BlobStore
+    renderer: Renderer
+    token: Callable[[], str]
+
+
+def handle(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
+    """Take one raw mail all the way to the database (and its outbox rows)."""
+    if raw.source_ref and Receipt.get_or_none(Receipt.source_ref == raw.source_ref):
+        return Outcome("already", None, "", "handled before; only the mailbox flag was missing")
+    try:
+        mail = parse(raw.data)
+    except ParseError as exc:
+        return quarantine(raw, str(exc), now, services)
+    decision = route(
+        mail,
+        services.config.support.ticket_prefix,
+        ticket_exists=lambda n: Ticket.select().where(Ticket.number == n).exists(),
+        already_stored=lambda key: Message.select().where(Message.dedupe_key == key).exists(),
+    )
+    if decision.action == "quarantine":
+        return quarantine(raw, decision.reason, now, services)
+    sender = mail.sender.email if mail.sender else ""
+    if decision.action == "duplicate":
+        with transaction(services.db):
+            _receipt(raw, "duplicate", None, now)
+        return Outcome("duplicate", None, sender, decision.reason)
+    services.store.put(raw.data)
+    for attachment in mail.attachments:
+        services.store.put(attachment.data)
+    try:
+        with transaction(services.db):
+            if decision.action == "followup":
+                outcome = _follow_up(mail, raw, decision, now, services)
+            else:
+                outcome = _create(mail, raw, decision, now, services)
+    except pw.IntegrityError:
+        # A concurrent delivery of the same message won the race for its dedupe key.
+        with transaction(services.db):
+            if Message.select().where(Message.dedupe_key == mail.dedupe_key).exists():
+                _receipt(raw, "duplicate", None, now)
+                return Outcome("duplicate", None, sender, "stored concurrently")
+        raise
+    return outcome
+
+
+def _create(
+    mail: InboundMail, raw: RawMail, decision: Decision, now: dt.datetime, services: Services
+) -> Outcome:
+    config = services.config
+    assert mail.sender is not None  # routing quarantines sender-less mail
+    number = ids.allocate(config.support.ticket_prefix, ids.ticket_day(now, config.support.tz))
+    submitted = min(raw.received_at or now, now)
+    priority = "medium"
+    target = config.sla[priority]
+    subject = ids.strip_reply_prefixes(mail.subject) or mail.subject or "(no subject)"
+    requester = mail.reply_address or mail.sender
+    ticket = Ticket.create(
+        number=number,
+        subject=subject,
+        status="new",
+        priority=priority,
+        requester_email=requester.email,
+        requester_name=requester.name,
+        language=pick_language(f"{mail.subject}\n{mail.text[:2000]}", config.support.language),
+        submitted_at=utc(submitted),
+        created_at=utc(now),
+        updated_at=utc(now),
+        respond_by=utc(submitted + dt.timedelta(minutes=target.respond_minutes)),
+        resolve_by=utc(submitted + dt.timedelta(minutes=target.resolve_minutes)),
+    )
+    stored = _store_message(ticket, mail, raw, now)
+    add_event(
+        ticket,
+        now,
+        requester.email,
+        "created",
+        reason=decision.reason,
+        message=stored.id,
+        source=raw.source_ref or "stdin",
+    )
+    add_event(
+        ticket,
+        now,
+        "system",
+        "priority_set",
+        priority=priority,
+        rule="default (no grading rule matched)",
+    )
+    if _may_auto_reply(mail, config):
+        _acknowledge(ticket, mail, requester, now, services)
+    else:
+        add_event(
+            ticket,
+            now,
+            "system",
+            "acknowledgement_suppressed",
+            reason="the sender is our own support address",
+        )
+    _receipt(raw, "created", stored, now)
+    return Outcome("created", number, mail.sender.email, decision.reason)
+
+
+def _follow_up(
+    mail: InboundMail, raw: RawMail, decision: Decision, now: dt.datetime, services: Services
+) -> Outcome:
+    assert mail.sender is not None and decision.ticket_number is not None
+    ticket = Ticket.get(Ticket.number == decision.ticket_number)
+    stored = _store_message(ticket, mail, raw, now)
+    ticket.updated_at = utc(now)
+    ticket.save()
+    add_event(ticket, now, mail.sender.email, "followup", message=stored.id, reason=decision.reason)
+    _receipt(raw, "followup", stored, now)
+    return Outcome("followup", ticket.number, mail.sender.email, decision.reason)
+
+
+def _store_message(ticket: Ticket, mail: InboundMail, raw: RawMail, now: dt.datetime) -> Message:
+    stored = Message.create(
+        ticket=ticket,
+        direction="in",
+        dedupe_key=mail.dedupe_key,
+        message_id=mail.message_id,
+        in_reply_to=" ".join(mail.in_reply_to),
+        references=list(mail.references),
+        from_addr=mail.sender.email if mail.sender else "",
+        from_name=mail.sender.name if mail.sender else "",
+        to=[a.email for a in mail.to],
+        cc=[a.email for a in mail.cc],
+        subject=mail.subject,
+        text=mail.text,
+        html=mail.html,
+        date_header=utc(mail.date) if mail.date else None,
+        created_at=utc(now),
+        raw_sha256=mail.raw_sha256,
+        raw_size=mail.raw_size,
+        source_ref=raw.source_ref,
+        defects=list(mail.defects),
+    )
+    for item in mail.attachments:
+        Attachment.create(
+            message=stored,
+            filename=item.filename,
+            content_type=item.content_type,
+            size=len(item.data),
+            sha256=hashlib.sha256(item.data).hexdigest(),
+            content_id=item.content_id,
+            inline=item.inline,
+        )
+    return stored
+
+
+def _may_auto_reply(mail: InboundMail, config: Config) -> bool:
+    # Never answer ourselves. Full loop protection (RFC 3834 headers, rate limits) builds on this.
+    requester = mail.reply_address
+    return requester is not None and requester.email != config.support.address
+
+
+def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
+    """What templates see of a ticket."""
+    target = config.sla[ticket.priority]
+    return {
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "priority": ticket.priority,
+        "status": ticket.status,
+        "requester_name": ticket.requester_name,
+        "requester_email": ticket.requester_email,
+        "submitted_at": ticket.submitted_at,
+        "respond_by": ticket.respond_by,
+        "resolve_by": ticket.resolve_by,
+        "respond_minutes": target.respond_minutes,
+        "resolve_minutes": target.resolve_minutes,
+        "handler": None,
+    }
+
+
+def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ticket": ticket,
+        "tag": ids.tag(ticket["number"]),
+        "support": {"name": config.support.name, "address": config.support.address},
+    }
+
+
+def _acknowledge(
+    ticket: Ticket, mail: InboundMail, requester: Address, now: dt.datetime, services: Services
+) -> None:
+    config = services.config
+    context = base_context(config, ticket_context(ticket, config))
+    rendered = services.renderer.render("acknowledgement", ticket.language, context)
+    outgoing = OutgoingMail(
+        sender=Address(config.support.name, config.support.address),
+        to=(requester,),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        ticket_number=ticket.number,
+        in_reply_to=mail.message_id,
+        references=mail.references,
+    )
+    message = outbox.queue(outgoing, "acknowledgement", ticket, now, services.token())
+    add_event(
+        ticket, now, "system", "acknowledgement_queued", message=message.id, to=requester.email
+    )
+
+
+def _receipt(raw: RawMail, outcome: str, message: Message | None, now: dt.datetime) -> None:
+    if raw.source_ref:
+        Receipt.create(
+            source_ref=raw.source_ref, outcome=outcome, message=message, acked=False, at=utc(now)
+        )
+
+
+def quarantine(raw: RawMail, error: str, now: dt.datetime, services: Services) -> Outcome:
+    """Set a mail aside with its raw bytes and the reason; it never blocks the ones behind it."""
+    digest = hashlib.sha256(raw.data).hexdigest()
+    services.store.put(raw.data)
+    with transaction(services.db):
+        Quarantine.create(
+            at=utc(now),
+            source_ref=raw.source_ref,
+            raw_sha256=digest,
+            size=len(raw.data),
+            error=error,
+        )
+        _receipt(raw, "quarantined", None, now)
+    return Outcome("quarantined", None, "", error)
