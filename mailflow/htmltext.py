@@ -23,5 +23,6 @@ def html_to_text(html: str) -> str:
         text = converter.handle(html)
     except Exception:
         text = re.sub(r"<[^>]+>", " ", html)
+    text = text.replace("\xa0", " ")
     text = "\n".join(line.rstrip() for line in text.splitlines())
     return _BLANK_RUNS.sub("\n\n", text).strip()

@@ -119,7 +119,12 @@ def parse(raw: bytes) -> InboundMail:
     except Exception as exc:
         raise ParseError(f"MIME structure unreadable: {type(exc).__name__}: {exc}") from exc
     message: email.message.Message = parsed.message
-    defects = [_describe_defect(d) for d in parsed.defects]
+    # mail-parser's own charset complaints are moot: bodies are decoded by ``charsets`` below,
+    # which records its own note when a label did not fit.
+    defects = [
+        text for d in parsed.defects
+        if "CharsetDecodeDefect" not in (text := _describe_defect(d))
+    ]
 
     texts: list[str] = []
     htmls: list[str] = []

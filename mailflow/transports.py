@@ -22,7 +22,7 @@ from mailflow.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from mailflow.sources.imap import tls_context
+from mailflow.sources.imap import tls_context, tls_problem
 
 
 class SmtpAuthError(DeliveryError):
@@ -105,7 +105,7 @@ class SmtpTransport:
                 f"{where}: login as {self.username} refused: {_reply(exc)}"
             ) from exc
         except ssl.SSLError as exc:
-            raise ServerUnreachable(f"{where}: TLS failed: {exc.reason or exc}") from exc
+            raise ServerUnreachable(f"{where}: TLS failed: {tls_problem(exc)}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise ServerUnreachable(f"{where}: cannot connect: {_reply(exc)}") from exc
         self._conn = conn

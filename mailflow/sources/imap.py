@@ -40,6 +40,14 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
+def tls_problem(exc: ssl.SSLError) -> str:
+    """A readable reason for a TLS failure, with the usual fix for a private CA."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"certificate verify failed: {exc.verify_message} "
+                "(for a private CA set ca_file)")
+    return str(exc.reason or exc)
+
+
 class ImapSource:
     """One folder on one IMAP account."""
 
@@ -91,14 +99,16 @@ class ImapSource:
                 timeout=self.timeout,
             )
         except ssl.SSLError as exc:
-            raise MailboxError(f"{where}: TLS failed: {exc.reason or exc}") from exc
+            raise MailboxError(f"{where}: TLS failed: {tls_problem(exc)}") from exc
         except (OSError, IMAPClientError) as exc:
             raise MailboxError(f"{where}: cannot connect: {_why(exc)}") from exc
         try:
             if self.security == "starttls":
                 try:
                     client.starttls(context)
-                except (IMAPClientError, ssl.SSLError) as exc:
+                except ssl.SSLError as exc:
+                    raise MailboxError(f"{where}: STARTTLS failed: {tls_problem(exc)}") from exc
+                except IMAPClientError as exc:
                     raise MailboxError(
                         f"{where}: STARTTLS failed ({_why(exc)}); refusing to continue in plaintext"
                     ) from exc

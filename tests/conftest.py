@@ -1,0 +1,152 @@
+"""Shared fixtures: one private Dovecot per test session, a fresh mailbox user and a fresh SMTP
+server per test, and helpers to write configs and run the real ``mailflow`` command."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from tests.servers import Dovecot, ServerMissing, SmtpServer
+
+REPO = Path(__file__).resolve().parent.parent
+MAIL = Path(__file__).resolve().parent / "mail"
+_users = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A private Dovecot on loopback; fails the test (never skips) when it cannot start."""
+    # passwd-file is re-read only when its mtime changes (second granularity), so every account a
+    # session may use exists from the start.
+    users = {f"support{i}@example.test": "s3cret" for i in range(1, 400)}
+    users.update({f"user{i}@example.test": "s3cret" for i in range(1, 50)})
+    try:
+        server = Dovecot.create(users)
+    except ServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.close()
+
+
+@dataclass
+class ImapAccount:
+    server: Dovecot
+    user: str
+    password: str
+
+    def client(self) -> imapclient.IMAPClient:
+        client = imapclient.IMAPClient("127.0.0.1", port=self.server.port, ssl=False, timeout=10)
+        client.login(self.user, self.password)
+        return client
+
+    def append(self, raw: bytes, folder: str = "INBOX", flags: tuple[bytes, ...] = (),
+               when: object = None) -> None:
+        client = self.client()
+        try:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            client.append(folder, raw, flags=flags, msg_time=when)
+        finally:
+            client.logout()
+
+    def messages(self, folder: str = "INBOX") -> dict[int, dict[bytes, object]]:
+        client = self.client()
+        try:
+            if not client.folder_exists(folder):
+                return {}
+            client.select_folder(folder, readonly=True)
+            uids = client.search(["ALL"])
+            return client.fetch(uids, ["FLAGS", "BODY.PEEK[]"]) if uids else {}
+        finally:
+            client.logout()
+
+
+@pytest.fixture
+def imap_account(dovecot: Dovecot) -> ImapAccount:
+    """A fresh, empty mailbox on the session's Dovecot."""
+    user = f"support{next(_users)}@example.test"
+    return ImapAccount(dovecot, user, "s3cret")
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer(username="mailer", password="smtp-pass")
+    server.start()
+    yield server
+    server.stop()
+
+
+def write_config(folder: Path, body: str) -> Path:
+    path = folder / "config.toml"
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def e2e_config(tmp_path: Path, imap_account: ImapAccount, smtp_server: SmtpServer) -> Path:
+    """A config pointing at the test Dovecot (plain IMAP) and the test SMTP server."""
+    return write_config(tmp_path, f"""
+        [support]
+        address = "{imap_account.user}"
+        name = "IT 服务台"
+        timezone = "Asia/Shanghai"
+        language = "zh_CN"
+        ticket_prefix = "TS"
+        [database]
+        url = "sqlite:///var/mailflow.db"
+        [storage]
+        path = "var/store"
+        [mailbox]
+        kind = "imap"
+        host = "127.0.0.1"
+        port = {imap_account.server.port}
+        security = "none"
+        username = "{imap_account.user}"
+        password_env = "TEST_IMAP_PASSWORD"
+        first_run = "all"
+        [smtp]
+        kind = "smtp"
+        host = "127.0.0.1"
+        port = {smtp_server.port}
+        security = "none"
+        username = "mailer"
+        password_env = "TEST_SMTP_PASSWORD"
+        retry_base_seconds = 1
+    """)
+
+
+def mailflow_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(TEST_IMAP_PASSWORD="s3cret", TEST_SMTP_PASSWORD="smtp-pass", PYTHONPATH=str(REPO))
+    env.update(extra)
+    return env
+
+
+def run_mailflow(config: Path | None, *args: str, stdin: bytes | None = None,
+                 timeout: float = 120, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process."""
+    cmd = [sys.executable, "-m", "mailflow"]
+    if config is not None:
+        cmd += ["-c", str(config)]
+    result = subprocess.run(
+        [*cmd, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        env=env or mailflow_env(),
+        cwd=cwd,
+    )
+    return subprocess.CompletedProcess(
+        result.args, result.returncode,
+        result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace"),
+    )
