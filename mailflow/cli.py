@@ -33,6 +33,7 @@ log = logging.getLogger("mailflow")
 EX_OK = 0
 EX_FAILURE = 1
 EX_USAGE = 2
+EX_DATAERR = 65
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the mail and retries
 EX_CONFIG = 78
 
@@ -192,8 +193,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     data = sys.stdin.buffer.read()
     if not data.strip():
-        print("mailflow: ingest: nothing on stdin", file=sys.stderr)
-        return EX_USAGE
+        print("mailflow: ingest: nothing on stdin (no mail to keep)", file=sys.stderr)
+        return EX_DATAERR
     config = load_config(args.config)
     services = open_services(config)
     now = system_clock()

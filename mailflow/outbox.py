@@ -116,8 +116,11 @@ def flush(
             try:
                 refused = transport.send(bytes(row.mime), row.mail_from, list(row.recipients))
             except (SmtpAuthError, ServerUnreachable) as exc:
+                # Not this mail's fault: it keeps its place and its attempts; the caller backs
+                # off from the server as a whole and tries again when that backoff ends.
                 result.unreachable = str(exc)
-                _defer(db, row, now, policy, jitter, str(exc), count_attempt=False)
+                with transaction(db):
+                    Outbox.update(last_error=str(exc)).where(Outbox.id == row.id).execute()
                 break
             except PermanentDeliveryError as exc:
                 _fail(db, row, now, str(exc))
@@ -172,7 +175,7 @@ def _defer(
     if attempts >= policy.max_attempts:
         _fail(db, row, now, f"gave up after {attempts} attempts: {error}")
         return False
-    retry_at = now + policy.delay(max(attempts, 1), jitter())
+    retry_at = now + policy.delay(attempts, jitter())
     with transaction(db):
         Outbox.update(attempts=attempts, last_error=error, next_attempt_at=utc(retry_at)).where(
             Outbox.id == row.id

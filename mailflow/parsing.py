@@ -122,8 +122,7 @@ def parse(raw: bytes) -> InboundMail:
     # mail-parser's own charset complaints are moot: bodies are decoded by ``charsets`` below,
     # which records its own note when a label did not fit.
     defects = [
-        text for d in parsed.defects
-        if "CharsetDecodeDefect" not in (text := _describe_defect(d))
+        text for d in parsed.defects if "CharsetDecodeDefect" not in (text := _describe_defect(d))
     ]
 
     texts: list[str] = []

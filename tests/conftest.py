@@ -48,8 +48,9 @@ class ImapAccount:
         client.login(self.user, self.password)
         return client
 
-    def append(self, raw: bytes, folder: str = "INBOX", flags: tuple[bytes, ...] = (),
-               when: object = None) -> None:
+    def append(
+        self, raw: bytes, folder: str = "INBOX", flags: tuple[bytes, ...] = (), when: object = None
+    ) -> None:
         client = self.client()
         try:
             if not client.folder_exists(folder):
@@ -94,7 +95,9 @@ def write_config(folder: Path, body: str) -> Path:
 @pytest.fixture
 def e2e_config(tmp_path: Path, imap_account: ImapAccount, smtp_server: SmtpServer) -> Path:
     """A config pointing at the test Dovecot (plain IMAP) and the test SMTP server."""
-    return write_config(tmp_path, f"""
+    return write_config(
+        tmp_path,
+        f"""
         [support]
         address = "{imap_account.user}"
         name = "IT 服务台"
@@ -121,7 +124,8 @@ def e2e_config(tmp_path: Path, imap_account: ImapAccount, smtp_server: SmtpServe
         username = "mailer"
         password_env = "TEST_SMTP_PASSWORD"
         retry_base_seconds = 1
-    """)
+    """,
+    )
 
 
 def mailflow_env(**extra: str) -> dict[str, str]:
@@ -131,9 +135,14 @@ def mailflow_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_mailflow(config: Path | None, *args: str, stdin: bytes | None = None,
-                 timeout: float = 120, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_mailflow(
+    config: Path | None,
+    *args: str,
+    stdin: bytes | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a child process."""
     cmd = [sys.executable, "-m", "mailflow"]
     if config is not None:
@@ -147,6 +156,8 @@ def run_mailflow(config: Path | None, *args: str, stdin: bytes | None = None,
         cwd=cwd,
     )
     return subprocess.CompletedProcess(
-        result.args, result.returncode,
-        result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace"),
+        result.args,
+        result.returncode,
+        result.stdout.decode("utf-8", "replace"),
+        result.stderr.decode("utf-8", "replace"),
     )

@@ -37,7 +37,9 @@ def build(
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = email.utils.format_datetime(date or dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = message_id or f"<test-{next(_ids)}-{dt.datetime.now().timestamp()}@client.example>"
+    msg["Message-ID"] = (
+        message_id or f"<test-{next(_ids)}-{dt.datetime.now().timestamp()}@client.example>"
+    )
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
     if references:

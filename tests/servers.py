@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -39,8 +40,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None,
-                  log: Path | None = None) -> None:
+def wait_for_port(
+    port: int,
+    timeout: float = 15.0,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -60,17 +65,60 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
     ca_key, ca_crt = folder / "ca.key", folder / "ca.crt"
     key, csr, crt = folder / "server.key", folder / "server.csr", folder / "server.crt"
     ext = folder / "ext.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                   "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
-                   "extendedKeyUsage=serverAuth\n")
-    run = lambda *args: subprocess.run(["openssl", *args], check=True,  # noqa: E731
-                                       capture_output=True)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-        "/CN=mailflow test CA", "-keyout", str(ca_key), "-out", str(ca_crt))
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", str(key),
-        "-out", str(csr))
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(crt))
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+    )
+    run = lambda *args: subprocess.run(
+        ["openssl", *args],
+        check=True,
+        capture_output=True,
+    )
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mailflow test CA",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_crt),
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca_crt),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(crt),
+    )
     return ca_crt, crt, key
 
 
@@ -179,19 +227,30 @@ protocol imap {{
             [DOVECOT, "-F", "-c", str(self.config_path)],
             stdout=subprocess.DEVNULL,
             stderr=open(self.root / "dovecot.stderr", "ab"),  # noqa: SIM115
+            start_new_session=True,  # its own process group, so stop() takes every child along
         )
         wait_for_port(self.port, proc=self.proc, log=self.root / "dovecot.stderr")
         if self.tls:
             wait_for_port(self.ssl_port, proc=self.proc, log=self.root / "dovecot.stderr")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        # Like a server going down: the master and every imap process serving a client end, so
+        # open connections drop (the master alone would leave logged-in sessions running).
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(self.proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
         self.proc = None
 
     def close(self) -> None:
@@ -218,14 +277,14 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]  # noqa: N802, PLR0917
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
         code = self.server.rcpt_reply.get(address.lower())
         if code:
             return code
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         if self.server.data_reply:
             return self.server.data_reply
         with self.server.lock:
@@ -248,19 +307,23 @@ class SmtpServer:
         self.data_reply = ""
         self.controller: Controller | None = None
 
-    def _authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-        ok = (isinstance(auth_data, LoginPassword)
-              and auth_data.login.decode() == self.username
-              and auth_data.password.decode() == self.password)
-        return AuthResult(success=ok)
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.username
+            and auth_data.password.decode() == self.password
+        )
+        return AuthResult(success=ok, handled=False)
 
     def start(self) -> None:
         kwargs: dict[str, object] = {}
         if self.username:
-            kwargs = {"authenticator": self._authenticate, "auth_require_tls": False,
-                      "auth_required": True}
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                     **kwargs)
+            kwargs = {
+                "authenticator": self._authenticate,
+                "auth_require_tls": False,
+                "auth_required": True,
+            }
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
 
     def stop(self) -> None:

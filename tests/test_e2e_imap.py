@@ -77,9 +77,12 @@ def test_mail_becomes_ticket_ack_then_followup(
 
     # The requester replies keeping the tag: a follow-up, and no second acknowledgement.
     reply = build(
-        "刘洋 <liu.yang@example.cn>", imap_account.user, f"回复：[{number}] 已受理：用友U8无法登录",
+        "刘洋 <liu.yang@example.cn>",
+        imap_account.user,
+        f"回复：[{number}] 已受理：用友U8无法登录",
         "补充：错误代码 0x80070005。\n\n刘洋",
-        in_reply_to=msg["Message-ID"], references=(msg["Message-ID"],),
+        in_reply_to=msg["Message-ID"],
+        references=(msg["Message-ID"],),
         attachments=(("错误截图.png", "image/png", b"\x89PNG\r\n\x1a\nfake"),),
     )
     imap_account.append(reply)
@@ -109,14 +112,21 @@ def test_every_client_fixture_parses_into_a_ticket(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
     """Foxmail, Outlook (HTML only), QQ Mail and Thunderbird mails each make one clean ticket."""
-    names = ["foxmail_gbk_labelled_gb2312.eml", "outlook_zh_html_only.eml",
-             "qqmail_with_screenshot.eml", "thunderbird_en_with_log.eml"]
+    names = [
+        "foxmail_gbk_labelled_gb2312.eml",
+        "outlook_zh_html_only.eml",
+        "qqmail_with_screenshot.eml",
+        "thunderbird_en_with_log.eml",
+    ]
     for name in names:
         imap_account.append(fixture(name))
     run_once(e2e_config)
     listed = tickets(e2e_config)
     assert [t["subject"] for t in listed] == [
-        "用友U8无法登录，朱镕", "会议室投影仪无信号", "打印机一直提示卡纸", "VPN drops every 10 minutes",
+        "用友U8无法登录，朱镕",
+        "会议室投影仪无信号",
+        "打印机一直提示卡纸",
+        "VPN drops every 10 minutes",
     ]
     numbers = [t["number"] for t in listed]
     assert numbers == [today_prefix() + f"{i:03d}" for i in range(1, 5)]
@@ -137,8 +147,9 @@ def test_processed_folder_moves_handled_mail(
     tmp_path: Path, e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
     """With processed_folder set, handled mail leaves INBOX for that folder, flagged \\Seen."""
-    text = e2e_config.read_text().replace('first_run = "all"',
-                                          'first_run = "all"\nprocessed_folder = "Processed"')
+    text = e2e_config.read_text().replace(
+        'first_run = "all"', 'first_run = "all"\nprocessed_folder = "Processed"'
+    )
     e2e_config.write_text(text)
     imap_account.append(fixture("thunderbird_en_with_log.eml"))
     run_once(e2e_config)
@@ -152,21 +163,26 @@ def test_first_run_takes_only_recent_unseen_mail(
     tmp_path: Path, e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
     """An archive of old and already-read mail is not turned into tickets on the first run."""
-    e2e_config.write_text(e2e_config.read_text().replace('first_run = "all"',
-                                                         'first_run = "unseen"'))
+    e2e_config.write_text(
+        e2e_config.read_text().replace('first_run = "all"', 'first_run = "unseen"')
+    )
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
     for i in range(5):
-        imap_account.append(build("old@example.com", imap_account.user, f"old {i}", "archive"),
-                            when=old)
-    imap_account.append(build("read@example.com", imap_account.user, "already read", "x"),
-                        flags=(imapclient.SEEN,))
+        imap_account.append(
+            build("old@example.com", imap_account.user, f"old {i}", "archive"), when=old
+        )
+    imap_account.append(
+        build("read@example.com", imap_account.user, "already read", "x"), flags=(imapclient.SEEN,)
+    )
     imap_account.append(build("new@example.com", imap_account.user, "recent unseen", "help"))
     log = run_once(e2e_config)
     assert "7 mails present, taking 1" in log
     assert [t["subject"] for t in tickets(e2e_config)] == ["recent unseen"]
     # Later mail is taken even when something (a person in a mail client) already read it.
-    imap_account.append(build("later@example.com", imap_account.user, "arrived later", "x"),
-                        flags=(imapclient.SEEN,))
+    imap_account.append(
+        build("later@example.com", imap_account.user, "arrived later", "x"),
+        flags=(imapclient.SEEN,),
+    )
     run_once(e2e_config)
     assert [t["subject"] for t in tickets(e2e_config)] == ["recent unseen", "arrived later"]
     assert len(smtp_server.wait_for(2)) == 2
@@ -179,17 +195,22 @@ def test_tls_ssl_and_starttls_verify_against_configured_ca(
     server = imap_account.server
     base = e2e_config.read_text()
     for security, port in (("ssl", server.ssl_port), ("starttls", server.port)):
-        text = base.replace(f"port = {server.port}\n        security = \"none\"",
-                            f"port = {port}\nsecurity = \"{security}\"")
-        text = text.replace(f'port = {server.port}\nsecurity = "none"',
-                            f'port = {port}\nsecurity = "{security}"')
+        text = base.replace(
+            f'port = {server.port}\n        security = "none"',
+            f'port = {port}\nsecurity = "{security}"',
+        )
+        text = text.replace(
+            f'port = {server.port}\nsecurity = "none"', f'port = {port}\nsecurity = "{security}"'
+        )
         assert f'security = "{security}"' in text
         unverified = write_config(tmp_path, text)
         result = run_mailflow(unverified, "check")
         assert result.returncode == 1
         assert "mailbox: FAILED" in result.stdout and "certificate verify failed" in result.stdout
-        verified = write_config(tmp_path, text.replace(
-            'first_run = "all"', f'first_run = "all"\nca_file = "{server.ca_file}"'))
+        verified = write_config(
+            tmp_path,
+            text.replace('first_run = "all"', f'first_run = "all"\nca_file = "{server.ca_file}"'),
+        )
         result = run_mailflow(verified, "check")
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"({security}) login as {imap_account.user} ok" in result.stdout
@@ -214,7 +235,9 @@ def test_starttls_refused_by_server_is_an_error_not_plaintext(tmp_path: Path) ->
 
     plain = Dovecot.create({"a@example.test": "pw"}, tls=False)
     try:
-        config = write_config(tmp_path, f"""
+        config = write_config(
+            tmp_path,
+            f"""
             [mailbox]
             kind = "imap"
             host = "127.0.0.1"
@@ -222,7 +245,8 @@ def test_starttls_refused_by_server_is_an_error_not_plaintext(tmp_path: Path) ->
             security = "starttls"
             username = "a@example.test"
             password = "pw"
-        """)
+        """,
+        )
         result = run_mailflow(config, "run", "--once", cwd=tmp_path)
         assert result.returncode == 1
         assert "STARTTLS failed" in result.stderr

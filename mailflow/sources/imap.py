@@ -43,8 +43,7 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
 def tls_problem(exc: ssl.SSLError) -> str:
     """A readable reason for a TLS failure, with the usual fix for a private CA."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f"certificate verify failed: {exc.verify_message} "
-                "(for a private CA set ca_file)")
+        return f"certificate verify failed: {exc.verify_message} (for a private CA set ca_file)"
     return str(exc.reason or exc)
 
 

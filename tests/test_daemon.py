@@ -1,0 +1,122 @@
+"""`mailflow run` as a long-running process: polling, reconnecting, stopping on signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import mailflow_env, run_mailflow, write_config
+from tests.mails import build
+from tests.servers import Dovecot, SmtpServer
+from tests.test_maildir import deliver
+
+
+def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailflow", "-c", str(config), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),
+        env=mailflow_env(),
+    )
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def ticket_count(config: Path) -> int:
+    result = run_mailflow(config, "tickets", "--json")
+    return len(json.loads(result.stdout)) if result.returncode == 0 else -1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_daemon_polls_and_stops_cleanly_on_signal(tmp_path: Path, signum: int) -> None:
+    config = write_config(tmp_path, "[mailbox]\npoll_seconds = 1\n")
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(config, log)
+    try:
+        wait_until(lambda: "polling every 1 s" in log.read_text())
+        deliver(tmp_path / "var/maildir", "m1", build("a@example.com", "s@example.com", "hi", "x"))
+        wait_until(lambda: ticket_count(config) == 1)
+        proc.send_signal(signum)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert "created from a@example.com" in text
+    assert f"{signal.Signals(signum).name} received: stopping after the mail in hand" in text
+    assert "mailflow stopped: stop requested by signal" in text
+    assert "Traceback" not in text
+
+
+def test_daemon_reconnects_after_imap_and_smtp_outage(tmp_path: Path) -> None:
+    """Dovecot and the SMTP server go away and come back; the daemon catches up, losing nothing."""
+    imap = Dovecot.create({"desk@example.test": "pw"})
+    smtp = SmtpServer()
+    smtp.start()
+    proc = None
+    try:
+        config = write_config(
+            tmp_path,
+            f"""
+            [support]
+            address = "desk@example.test"
+            [mailbox]
+            kind = "imap"
+            host = "127.0.0.1"
+            port = {imap.port}
+            security = "none"
+            username = "desk@example.test"
+            password = "pw"
+            poll_seconds = 1
+            first_run = "all"
+            [smtp]
+            kind = "smtp"
+            host = "127.0.0.1"
+            port = {smtp.port}
+            security = "none"
+        """,
+        )
+        import imapclient
+
+        def append(subject: str) -> None:
+            client = imapclient.IMAPClient("127.0.0.1", port=imap.port, ssl=False)
+            client.login("desk@example.test", "pw")
+            client.append("INBOX", build("r@example.com", "desk@example.test", subject, "x"))
+            client.logout()
+
+        log = tmp_path / "daemon.log"
+        append("before outage")
+        proc = start_daemon(config, log)
+        wait_until(lambda: len(smtp.messages) == 1)
+
+        imap.stop()
+        smtp.stop()
+        wait_until(lambda: "mailbox unavailable" in log.read_text())
+        imap.start()
+        append("during outage")
+        wait_until(lambda: ticket_count(config) == 2, timeout=40)
+        wait_until(lambda: "outgoing mail server unavailable" in log.read_text())
+        smtp.start()
+        wait_until(lambda: len(smtp.messages) == 2, timeout=40)  # the queued ack went out
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        text = log.read_text()
+        assert "retrying in" in text and "Traceback" not in text
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        smtp.stop()
+        imap.close()
