@@ -147,7 +147,7 @@ def run_mailflow(
     cmd = [sys.executable, "-m", "mailflow"]
     if config is not None:
         cmd += ["-c", str(config)]
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 - callers assert on the exit code
         [*cmd, *args],
         input=stdin,
         capture_output=True,

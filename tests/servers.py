@@ -70,11 +70,10 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"
     )
-    run = lambda *args: subprocess.run(
-        ["openssl", *args],
-        check=True,
-        capture_output=True,
-    )
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
     run(
         "req",
         "-x509",

@@ -100,7 +100,7 @@ def test_password_comes_from_named_environment_variable(tmp_path: Path) -> None:
         tmp_path, '[mailbox]\nkind = "imap"\nhost = "h"\nusername = "u"\npassword_env = "MY_PW"'
     )
     assert cfg.mailbox.password.resolve({"MY_PW": "x"}) == "x"
-    with pytest.raises(ConfigError, match="mailbox.password_env: environment variable MY_PW"):
+    with pytest.raises(ConfigError, match=r"mailbox\.password_env: environment variable MY_PW"):
         cfg.mailbox.password.resolve({})
 
 

@@ -72,7 +72,7 @@ def test_mail_becomes_ticket_ack_then_followup(
     assert number in html and "<table" in html
 
     # Handled mail is flagged \Seen on the server.
-    [(uid, data)] = imap_account.messages().items()
+    [(_, data)] = imap_account.messages().items()
     assert imapclient.SEEN in data[b"FLAGS"]
 
     # The requester replies keeping the tag: a follow-up, and no second acknowledgement.
