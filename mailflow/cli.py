@@ -26,7 +26,7 @@ from mailflow.sources.imap import ImapSource
 from mailflow.storage import BlobStore
 from mailflow.transports import MaildirTransport, SmtpTransport
 from mailflow.views import ticket_detail, ticket_summary, ticket_text
-from mailflow.workflow import Services, base_context, handle, quarantine
+from mailflow.workflow import Services, base_context, handle
 
 log = logging.getLogger("mailflow")
 
@@ -198,14 +198,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     services = open_services(config)
     now = system_clock()
-    try:
-        outcome = handle(RawMail(data, None, now, "stdin"), now, services)
-    except MailflowError:
-        raise
-    except Exception as exc:
-        outcome = quarantine(
-            RawMail(data, None, now, "stdin"), f"{type(exc).__name__}: {exc}", now, services
-        )
+    # Unexpected failures inside are quarantined by the workflow itself; what escapes is
+    # database or storage trouble, which main() turns into EX_TEMPFAIL so the MTA retries.
+    outcome = handle(RawMail(data, None, now, "stdin"), now, services)
     print(f"{outcome.action} {outcome.ticket_number or ''}".strip())
     if not args.no_send:
         worker = Worker(

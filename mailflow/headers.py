@@ -80,13 +80,16 @@ def addresses(value: bytes | None) -> list[tuple[str, str]]:
         return []
     text = value.decode("ascii") if value.isascii() else charsets.decode(value, None)[0]
     result: list[tuple[str, str]] = []
-    for name, raw_addr in email.utils.getaddresses([text]):
+    for raw_name, raw_addr in email.utils.getaddresses([text]):
         addr = raw_addr.strip().strip("<>").strip()
         if "=?" in addr:  # an encoded word pasted into the addr-spec by a broken client
             addr = decode_words(addr)
         if not addr or "@" not in addr:
             continue
-        result.append((decode_words(name).strip().strip('"').strip(), addr.lower()))
+        name = decode_words(raw_name).strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':  # quoted encoded words, decoded late
+            name = name[1:-1].strip()
+        result.append((name, addr.lower()))
     return result
 
 

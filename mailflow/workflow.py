@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import peewee as pw
 
 from mailflow import ids, outbox
 from mailflow.config import Config
+from mailflow.errors import StorageError
 from mailflow.models import (
     Attachment,
     Message,
@@ -59,12 +60,61 @@ class Services:
 
 def handle(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
     """Take one raw mail all the way to the database (and its outbox rows)."""
-    if raw.source_ref and Receipt.get_or_none(Receipt.source_ref == raw.source_ref):
+    return handle_group([raw], now, services)[0]
+
+
+def handle_group(
+    raws: Sequence[RawMail],
+    now: dt.datetime,
+    services: Services,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[Outcome]:
+    """Handle several mails in one transaction, each in its own savepoint (group commit).
+
+    One commit (one fsync) for the group instead of one per mail; a mail that fails rolls back
+    only its savepoint and is quarantined in its place, so it never takes the others with it.
+    Database trouble is not a mail's fault: it aborts the group with StorageError and the mails
+    stay in the mailbox for the next try. ``should_stop`` is asked after each mail, so a stop
+    request finishes the mail in hand and commits what was done.
+    """
+    outcomes: list[Outcome] = []
+    with transaction(services.db):
+        for raw in raws:
+            outcomes.append(_handle_in_savepoint(raw, now, services))
+            if should_stop():
+                break
+    return outcomes
+
+
+def _handle_in_savepoint(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
+    db = services.db
+    try:
+        with db.atomic():
+            return _apply(raw, now, services)
+    except (StorageError, pw.OperationalError, pw.InterfaceError):
+        raise
+    except pw.IntegrityError:
+        # A concurrent delivery of the same message won the race for its dedupe key.
+        with db.atomic():
+            mail = parse(raw.data)
+            if Message.select().where(Message.dedupe_key == mail.dedupe_key).exists():
+                _receipt(raw, "duplicate", None, now)
+                sender = mail.sender.email if mail.sender else ""
+                return Outcome("duplicate", None, sender, "stored concurrently")
+        raise
+    except Exception as exc:
+        log.exception("handling %s failed; quarantining it", raw.label or raw.source_ref)
+        with db.atomic():
+            return _quarantine_in_tx(raw, f"{type(exc).__name__}: {exc}", now, services)
+
+
+def _apply(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
+    if raw.source_ref and Receipt.select().where(Receipt.source_ref == raw.source_ref).exists():
         return Outcome("already", None, "", "handled before; only the mailbox flag was missing")
     try:
         mail = parse(raw.data)
     except ParseError as exc:
-        return quarantine(raw, str(exc), now, services)
+        return _quarantine_in_tx(raw, str(exc), now, services)
     decision = route(
         mail,
         services.config.support.ticket_prefix,
@@ -72,29 +122,17 @@ def handle(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
         already_stored=lambda key: Message.select().where(Message.dedupe_key == key).exists(),
     )
     if decision.action == "quarantine":
-        return quarantine(raw, decision.reason, now, services)
+        return _quarantine_in_tx(raw, decision.reason, now, services)
     sender = mail.sender.email if mail.sender else ""
     if decision.action == "duplicate":
-        with transaction(services.db):
-            _receipt(raw, "duplicate", None, now)
+        _receipt(raw, "duplicate", None, now)
         return Outcome("duplicate", None, sender, decision.reason)
     services.store.put(raw.data)
     for attachment in mail.attachments:
         services.store.put(attachment.data)
-    try:
-        with transaction(services.db):
-            if decision.action == "followup":
-                outcome = _follow_up(mail, raw, decision, now, services)
-            else:
-                outcome = _create(mail, raw, decision, now, services)
-    except pw.IntegrityError:
-        # A concurrent delivery of the same message won the race for its dedupe key.
-        with transaction(services.db):
-            if Message.select().where(Message.dedupe_key == mail.dedupe_key).exists():
-                _receipt(raw, "duplicate", None, now)
-                return Outcome("duplicate", None, sender, "stored concurrently")
-        raise
-    return outcome
+    if decision.action == "followup":
+        return _follow_up(mail, raw, decision, now, services)
+    return _create(mail, raw, decision, now, services)
 
 
 def _create(
@@ -266,15 +304,14 @@ def _receipt(raw: RawMail, outcome: str, message: Message | None, now: dt.dateti
 
 def quarantine(raw: RawMail, error: str, now: dt.datetime, services: Services) -> Outcome:
     """Set a mail aside with its raw bytes and the reason; it never blocks the ones behind it."""
-    digest = hashlib.sha256(raw.data).hexdigest()
-    services.store.put(raw.data)
     with transaction(services.db):
-        Quarantine.create(
-            at=utc(now),
-            source_ref=raw.source_ref,
-            raw_sha256=digest,
-            size=len(raw.data),
-            error=error,
-        )
-        _receipt(raw, "quarantined", None, now)
+        return _quarantine_in_tx(raw, error, now, services)
+
+
+def _quarantine_in_tx(raw: RawMail, error: str, now: dt.datetime, services: Services) -> Outcome:
+    digest = services.store.put(raw.data)
+    Quarantine.create(
+        at=utc(now), source_ref=raw.source_ref, raw_sha256=digest, size=len(raw.data), error=error
+    )
+    _receipt(raw, "quarantined", None, now)
     return Outcome("quarantined", None, "", error)

@@ -9,7 +9,7 @@ mail is either not yet recorded (and will be fetched again) or recorded (and wil
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,8 +29,8 @@ class Mailbox(Protocol):
         """New mails, oldest first."""
         ...
 
-    def ack(self, source_ref: str) -> None:
-        """Mark the mail at ``source_ref`` handled (flag, move); a vanished mail is no error."""
+    def ack(self, source_refs: Sequence[str]) -> None:
+        """Mark these mails handled (flag, move); a vanished mail is no error."""
         ...
 
     def owns(self, source_ref: str) -> bool:

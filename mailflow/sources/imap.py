@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import imapclient
@@ -80,6 +80,7 @@ class ImapSource:
         self.key = f"imap://{username}@{host}:{port}/{folder}"
         self._client: imapclient.IMAPClient | None = None
         self._uidvalidity = 0
+        self._processed_exists = False
 
     # -- connection -------------------------------------------------------------------------
 
@@ -229,48 +230,52 @@ class ImapSource:
 
     # -- acknowledging ----------------------------------------------------------------------
 
-    def ack(self, source_ref: str) -> None:
-        _, validity, uid_text = source_ref.rsplit(";", 2)
-        uid = int(uid_text)
+    def ack(self, source_refs: Sequence[str]) -> None:
+        uids = []
+        for ref in source_refs:
+            _, validity, uid_text = ref.rsplit(";", 2)
+            # A renumbered folder (new UIDVALIDITY) no longer names the mail by that UID.
+            if self.owns(ref) and int(validity) == self._uidvalidity:
+                uids.append(int(uid_text))
+        if not uids:
+            return
         client = self.connect()
-        if int(validity) != self._uidvalidity:
-            return  # the folder was renumbered: the old position no longer names this mail
         try:
-            client.add_flags([uid], [imapclient.SEEN], silent=True)
+            client.add_flags(uids, [imapclient.SEEN], silent=True)
             if self.processed_folder:
-                self._move(client, uid)
+                self._move(client, uids)
         except (OSError, IMAPClientError) as exc:
             self.close()
             raise MailboxError(
-                f"IMAP {self.host}: marking UID {uid} handled failed: {_why(exc)}"
+                f"IMAP {self.host}: marking {len(uids)} mails handled failed: {_why(exc)}"
             ) from exc
-        self._advance(uid)
+        self._advance(uids)
 
-    def _move(self, client: imapclient.IMAPClient, uid: int) -> None:
-        if not client.folder_exists(self.processed_folder):
-            client.create_folder(self.processed_folder)
+    def _move(self, client: imapclient.IMAPClient, uids: list[int]) -> None:
+        if not self._processed_exists:
+            if not client.folder_exists(self.processed_folder):
+                client.create_folder(self.processed_folder)
+            self._processed_exists = True
         if client.has_capability("MOVE"):
-            client.move([uid], self.processed_folder)
+            client.move(uids, self.processed_folder)
         else:
-            client.copy([uid], self.processed_folder)
-            client.delete_messages([uid])
+            client.copy(uids, self.processed_folder)
+            client.delete_messages(uids)
             if client.has_capability("UIDPLUS"):
-                client.uid_expunge([uid])
+                client.uid_expunge(uids)
             else:
                 client.expunge()
 
-    def _advance(self, uid: int) -> None:
+    def _advance(self, uids: list[int]) -> None:
         cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
         if cursor is None:
             return
-        changed = False
-        if uid > cursor.last_uid:
-            cursor.last_uid = uid
-            changed = True
-        if uid in cursor.backlog:
-            cursor.backlog = [u for u in cursor.backlog if u != uid]
-            changed = True
-        if changed:
+        done = set(uids)
+        backlog = [u for u in cursor.backlog if u not in done]
+        highest = max(cursor.last_uid, *uids)
+        if highest != cursor.last_uid or len(backlog) != len(cursor.backlog):
+            cursor.last_uid = highest
+            cursor.backlog = backlog
             cursor.save()
 
     # -- checks -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mailflow.errors import MailboxError
@@ -116,8 +116,16 @@ class MaildirSource:
             cursor.save()
         return positions
 
-    def ack(self, source_ref: str) -> None:
-        key = source_ref[len(self.key) + 1 :]
+    def ack(self, source_refs: Sequence[str]) -> None:
+        keys = [ref[len(self.key) + 1 :] for ref in source_refs if self.owns(ref)]
+        for key in keys:
+            self._ack_one(key)
+        cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
+        if cursor is not None and set(keys) & set(cursor.backlog):
+            cursor.backlog = [k for k in cursor.backlog if k not in set(keys)]
+            cursor.save()
+
+    def _ack_one(self, key: str) -> None:
         file = self._files.get(key) or self._find(key)
         if file is None:
             return
@@ -134,13 +142,6 @@ class MaildirSource:
         except OSError as exc:
             raise MailboxError(f"maildir {file}: cannot mark handled: {exc.strerror}") from exc
         self._files.pop(key, None)
-        self._drop_from_backlog(key)
-
-    def _drop_from_backlog(self, key: str) -> None:
-        cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
-        if cursor is not None and key in cursor.backlog:
-            cursor.backlog = [k for k in cursor.backlog if k != key]
-            cursor.save()
 
     def _find(self, key: str) -> Path | None:
         for sub in ("new", "cur"):

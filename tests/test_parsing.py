@@ -1,0 +1,115 @@
+"""Parsing: bytes → InboundMail, pure and tolerant."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailflow.parsing import ParseError, parse, sanitize_filename
+from mailflow.routing import route
+from tests.mails import build, fixture
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "zammad-mail"
+
+
+def test_gbk_text_labelled_gb2312_decodes_without_mojibake() -> None:
+    mail = parse(fixture("foxmail_gbk_labelled_gb2312.eml"))
+    assert mail.subject == "用友U8无法登录，朱镕"
+    assert "朱镕和李喆" in mail.text and "张堃" in mail.text
+    assert "\ufffd" not in mail.text
+    assert mail.sender is not None and mail.sender.name == "刘洋"
+
+
+def test_encoded_word_split_mid_character() -> None:
+    data = "打印机".encode()
+    subject = (f"=?utf-8?B?{base64.b64encode(data[:4]).decode()}?= "
+               f"=?utf-8?B?{base64.b64encode(data[4:]).decode()}?=")
+    raw = f"From: a@example.com\r\nSubject: {subject}\r\n\r\nbody\r\n".encode()
+    assert parse(raw).subject == "打印机"
+
+
+def test_raw_8bit_gbk_header_without_charset() -> None:
+    raw = b"From: " + "张三".encode("gbk") + b" <zs@example.cn>\r\nSubject: " + \
+        "网络中断".encode("gbk") + b"\r\n\r\n" + "全部断网".encode("gbk") + b"\r\n"
+    mail = parse(raw)
+    assert mail.subject == "网络中断"
+    assert mail.sender is not None and mail.sender.name == "张三"
+    assert mail.text.strip() == "全部断网"
+
+
+def test_html_only_mail_becomes_readable_text() -> None:
+    mail = parse(fixture("outlook_zh_html_only.eml"))
+    assert mail.text.splitlines()[0] == "各位好："
+    assert "<" not in mail.text and mail.html is not None
+
+
+def test_ids_and_threading_headers() -> None:
+    raw = build("a@example.com", "s@example.com", "x", "y", message_id="<m1@x>",
+                in_reply_to="<m0@y>", references=("<r1@y>", "<m0@y>"))
+    mail = parse(raw)
+    assert mail.message_id == "<m1@x>"
+    assert mail.in_reply_to == ("<m0@y>",)
+    assert mail.references == ("<r1@y>", "<m0@y>")
+    assert mail.dedupe_key == "mid:<m1@x>|a@example.com"
+
+
+def test_mail_without_message_id_is_identified_by_its_bytes() -> None:
+    raw = b"From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n"
+    assert parse(raw).dedupe_key.startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\system.ini", "system.ini"),
+        ("CON.txt", "_CON.txt"),
+        ("report\x00\x1b[31m.pdf", "report[31m.pdf"),
+        (".bashrc", "bashrc"),
+        ("  ", "attachment"),
+        ("a" * 300 + ".docx", "a" * 145 + ".docx"),
+        ("截图 2026-11-25.png", "截图 2026-11-25.png"),
+    ],
+)
+def test_filenames_are_sanitized(name: str, safe: str) -> None:
+    assert sanitize_filename(name) == safe
+
+
+@pytest.mark.parametrize("raw", [b"", b"   \r\n", b"\x00\x01\x02 no headers here"])
+def test_not_a_mail_raises_parse_error(raw: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_parse_never_raises_anything_but_parse_error(data: bytes) -> None:
+    try:
+        parse(b"From: a@example.com\r\nSubject: fuzz\r\n" + data)
+    except ParseError:
+        pass
+
+
+def test_routing_decisions() -> None:
+    tagged = parse(build("a@example.com", "s@example.com", "Re: [TS20231025001] x", "y"))
+    assert route(tagged, "TS", lambda n: True, lambda k: False).action == "followup"
+    unknown = route(tagged, "TS", lambda n: False, lambda k: False)
+    assert unknown.action == "new" and "names no existing ticket" in unknown.reason
+    assert route(tagged, "TS", lambda n: True, lambda k: True).action == "duplicate"
+    nobody = parse(b"Subject: x\r\nTo: s@example.com\r\n\r\nbody\r\n")
+    assert route(nobody, "TS", lambda n: True, lambda k: False).action == "quarantine"
+
+
+def test_shared_corpus_parses_without_crashing() -> None:
+    """Every real-world mail of the shared corpus parses (match rates are checked elsewhere)."""
+    if not CORPUS.is_dir():
+        pytest.fail(f"the shared mail corpus is missing: expected it at {CORPUS}", pytrace=False)
+    boxes = sorted(CORPUS.rglob("*.box"))
+    assert len(boxes) >= 100
+    for box in boxes:
+        mail = parse(box.read_bytes())
+        assert mail.raw_size == box.stat().st_size
