@@ -148,10 +148,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         worker.mailbox.close()
         created = sum(1 for o in report.handled if o.action == "created")
         log.info(
-            "pass done: %d mails handled (%d new tickets), %d mails sent",
+            "pass done: %d mails handled (%d new tickets) in %.2f s, %d mails sent in %.2f s",
             len(report.handled),
             created,
+            report.poll_seconds,
             report.sent,
+            report.seconds - report.poll_seconds,
         )
         for error in report.errors:
             print(f"mailflow: {error}", file=sys.stderr)

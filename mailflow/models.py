@@ -49,8 +49,7 @@ class JSONField(pw.TextField):
 
 
 class BaseModel(pw.Model):
-    # Declared for the type checker: peewee creates these at class construction.
-    id: int
+    id = pw.AutoField()  # explicit, so the type checker knows the column (peewee's default)
 
     class Meta:
         database = database_proxy
@@ -283,6 +282,6 @@ def transaction(db: pw.Database) -> Iterator[None]:
         raise StorageError(f"database: {exc}") from exc
 
 
-def add_event(ticket: Ticket, at: dt.datetime, actor: str, kind: str, **data: Any) -> Event:
-    """Record one change on a ticket."""
-    return Event.create(ticket=ticket, at=utc(at), actor=actor, kind=kind, data=data)
+def add_event(ticket: Ticket | int, at: dt.datetime, actor: str, kind: str, **data: Any) -> None:
+    """Record one change on a ticket (given as a row or its id)."""
+    Event.insert(ticket=ticket, at=utc(at), actor=actor, kind=kind, data=data).execute()

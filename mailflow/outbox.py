@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import peewee as pw
@@ -102,17 +102,15 @@ def flush(
 ) -> FlushResult:
     """Deliver due outbox rows; stop at the first sign that the server is unreachable."""
     result = FlushResult()
-    due = list(
-        Outbox.select(Outbox.id)
+    due = [
+        r.id
+        for r in Outbox.select(Outbox.id)
         .where((Outbox.status == "pending") & (Outbox.next_attempt_at <= utc(now)))
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(limit)
-    )
+    ]
     try:
-        for row_id in (r.id for r in due):
-            row = Outbox.get_or_none(Outbox.id == row_id)
-            if row is None or row.status != "pending":
-                continue
+        for row in _rows(due):
             try:
                 refused = transport.send(bytes(row.mime), row.mail_from, list(row.recipients))
             except (SmtpAuthError, ServerUnreachable) as exc:
@@ -138,6 +136,19 @@ def flush(
     return result
 
 
+def _rows(ids: list[int], chunk: int = 50) -> Iterator[Outbox]:
+    """The rows, loaded a chunk at a time (bounded memory), re-checked as still pending."""
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        rows = {
+            r.id: r
+            for r in Outbox.select().where(Outbox.id.in_(part) & (Outbox.status == "pending"))
+        }
+        for row_id in part:
+            if row_id in rows:
+                yield rows[row_id]
+
+
 def _sent(db: pw.Database, row: Outbox, now: dt.datetime, refused: list[str]) -> None:
     with transaction(db):
         Outbox.update(
@@ -147,9 +158,8 @@ def _sent(db: pw.Database, row: Outbox, now: dt.datetime, refused: list[str]) ->
             last_error="; ".join(refused),
         ).where(Outbox.id == row.id).execute()
         if row.ticket_id is not None:
-            ticket = Ticket.get_by_id(row.ticket_id)
             add_event(
-                ticket,
+                row.ticket_id,
                 now,
                 "system",
                 "mail_sent",
@@ -198,7 +208,7 @@ def _fail(db: pw.Database, row: Outbox, now: dt.datetime, error: str) -> None:
         ).execute()
         if row.ticket_id is not None:
             add_event(
-                Ticket.get_by_id(row.ticket_id),
+                row.ticket_id,
                 now,
                 "system",
                 "mail_failed",

@@ -74,7 +74,7 @@ class SmtpTransport:
         if self._conn is not None:
             return self._conn
         where = f"SMTP {self.host}:{self.port}"
-        context = tls_context(self.ca_file)
+        context = tls_context(self.ca_file) if self.security != "none" else None
         try:
             conn: smtplib.SMTP
             if self.security == "ssl":

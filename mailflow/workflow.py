@@ -79,8 +79,24 @@ def handle_group(
     """
     outcomes: list[Outcome] = []
     with transaction(services.db):
+        refs = [raw.source_ref for raw in raws if raw.source_ref]
+        handled = (
+            {
+                r.source_ref
+                for r in Receipt.select(Receipt.source_ref).where(Receipt.source_ref.in_(refs))
+            }
+            if refs
+            else set()
+        )
         for raw in raws:
-            outcomes.append(_handle_in_savepoint(raw, now, services))
+            if raw.source_ref in handled:
+                outcomes.append(
+                    Outcome(
+                        "already", None, "", "handled before; only the mailbox flag was missing"
+                    )
+                )
+            else:
+                outcomes.append(_handle_in_savepoint(raw, now, services))
             if should_stop():
                 break
     return outcomes
@@ -109,8 +125,6 @@ def _handle_in_savepoint(raw: RawMail, now: dt.datetime, services: Services) -> 
 
 
 def _apply(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
-    if raw.source_ref and Receipt.select().where(Receipt.source_ref == raw.source_ref).exists():
-        return Outcome("already", None, "", "handled before; only the mailbox flag was missing")
     try:
         mail = parse(raw.data)
     except ParseError as exc:

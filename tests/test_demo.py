@@ -19,8 +19,12 @@ def test_demo_creates_tickets_and_acknowledgements(tmp_path: Path) -> None:
     number = out.split("ticket show ")[1].split()[0]
     shown = run_mailflow(tmp_path / "demo" / "config.toml", "ticket", "show", number)
     assert "工单编号: " + number in shown.stdout
-    assert "ORA-12170" in run_mailflow(tmp_path / "demo" / "config.toml", "ticket", "show",
-                                       number, "--json").stdout
+    assert (
+        "ORA-12170"
+        in run_mailflow(
+            tmp_path / "demo" / "config.toml", "ticket", "show", number, "--json"
+        ).stdout
+    )
     # Running it again starts over in the same folder; a foreign folder is refused.
     again = run_mailflow(None, "demo", "--dir", str(tmp_path / "demo"), cwd=tmp_path)
     assert again.returncode == 0 and "handled 4" in again.stdout

@@ -18,13 +18,24 @@ NOW = dt.datetime(2023, 10, 25, 1, 15, 30, tzinfo=dt.UTC)
 
 def sample(number: str = "TS20231025001") -> dict[str, object]:
     ticket = {
-        "number": number, "subject": "ERP 登录超时", "priority": "urgent", "status": "new",
-        "requester_name": "王芳", "requester_email": "w@example.cn", "submitted_at": NOW,
-        "respond_by": NOW + dt.timedelta(minutes=15), "resolve_by": NOW,
-        "respond_minutes": 15, "resolve_minutes": 120, "handler": None,
+        "number": number,
+        "subject": "ERP 登录超时",
+        "priority": "urgent",
+        "status": "new",
+        "requester_name": "王芳",
+        "requester_email": "w@example.cn",
+        "submitted_at": NOW,
+        "respond_by": NOW + dt.timedelta(minutes=15),
+        "resolve_by": NOW,
+        "respond_minutes": 15,
+        "resolve_minutes": 120,
+        "handler": None,
     }
-    return {"ticket": ticket, "tag": f"[{number}]",
-            "support": {"name": "IT 服务台", "address": "support@example.com"}}
+    return {
+        "ticket": ticket,
+        "tag": f"[{number}]",
+        "support": {"name": "IT 服务台", "address": "support@example.com"},
+    }
 
 
 def test_acknowledgement_renders_in_both_languages() -> None:
@@ -60,10 +71,14 @@ def test_operator_override_replaces_one_file(tmp_path: Path) -> None:
     overrides = tmp_path / "my-templates" / "zh_CN"
     overrides.mkdir(parents=True)
     (overrides / "acknowledgement.txt.j2").write_text(
-        "工单 {{ ticket.number }} 已收到。——{{ support.name }}\n", encoding="utf-8")
+        "工单 {{ ticket.number }} 已收到。——{{ support.name }}\n", encoding="utf-8"
+    )
     config = write_config(tmp_path, '[templates]\npath = "my-templates"\n')
-    deliver(tmp_path / "var/maildir", "m1", build("a@example.cn", "s@example.com", "打印机坏了",
-                                                  "打印机卡纸"))
+    deliver(
+        tmp_path / "var/maildir",
+        "m1",
+        build("a@example.cn", "s@example.com", "打印机坏了", "打印机卡纸"),
+    )
     result = run_mailflow(config, "run", "--once")
     assert result.returncode == 0, result.stderr
     [sent] = (tmp_path / "var/sent/new").iterdir()
@@ -90,9 +105,20 @@ def test_override_that_drops_the_tag_is_refused(tmp_path: Path) -> None:
 def test_built_wheel_carries_templates_and_finds_them(tmp_path: Path) -> None:
     """A non-editable install (the wheel) finds its built-in templates without the repo."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(REPO)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
     )
     [wheel] = (tmp_path / "dist").glob("mailflow-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -100,8 +126,16 @@ def test_built_wheel_carries_templates_and_finds_them(tmp_path: Path) -> None:
     assert "mailflow/templates/en/acknowledgement.html.j2" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    probe = ("import mailflow.notify as n; p = n.builtin_templates(); print(p); "
-             "assert (p / 'zh_CN' / 'acknowledgement.txt.j2').is_file()")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, check=True,
-                         capture_output=True, text=True, env={"PYTHONPATH": str(site)})
+    probe = (
+        "import mailflow.notify as n; p = n.builtin_templates(); print(p); "
+        "assert (p / 'zh_CN' / 'acknowledgement.txt.j2').is_file()"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(site)},
+    )
     assert out.stdout.strip() == str(site / "mailflow" / "templates")

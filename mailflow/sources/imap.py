@@ -90,7 +90,8 @@ class ImapSource:
             return self._client
         where = f"IMAP {self.host}:{self.port}"
         try:
-            context = tls_context(self.ca_file)
+            # Loading the system CA bundle costs ~20 ms; only TLS connections need it.
+            context = tls_context(self.ca_file) if self.security != "none" else None
             client = imapclient.IMAPClient(
                 self.host,
                 port=self.port,
@@ -105,7 +106,7 @@ class ImapSource:
         try:
             if self.security == "starttls":
                 try:
-                    client.starttls(context)
+                    client.starttls(context or tls_context(self.ca_file))
                 except ssl.SSLError as exc:
                     raise MailboxError(f"{where}: STARTTLS failed: {tls_problem(exc)}") from exc
                 except IMAPClientError as exc:
