@@ -282,6 +282,40 @@ def transaction(db: pw.Database) -> Iterator[None]:
         raise StorageError(f"database: {exc}") from exc
 
 
+_INSERT_SQL: dict[tuple[type[BaseModel], tuple[str, ...]], tuple[str, list[pw.Field]]] = {}
+
+
+def insert_row(model: type[BaseModel], **values: Any) -> int:
+    """INSERT one row and return its id, through a statement built once per column set.
+
+    peewee builds every query anew, which costs ten times what executing it does; the hot
+    path (several rows per mail) uses this instead. Python-side defaults are applied as
+    ``Model.create`` would, and values go through each field's ``db_value``.
+    """
+    meta = model._meta
+    for name, field in meta.fields.items():
+        if name not in values and field.default is not None:
+            values[name] = field.default() if callable(field.default) else field.default
+    key = (model, tuple(values))
+    cached = _INSERT_SQL.get(key)
+    db = database_proxy.obj
+    if cached is None:
+        fields = [meta.fields[name] for name in values]
+        quote = db.quote_char if hasattr(db, "quote_char") else '"'
+        columns = ", ".join(f"{quote}{f.column_name}{quote}" for f in fields)
+        marks = ", ".join([db.param] * len(fields))
+        sql = f"INSERT INTO {quote}{meta.table_name}{quote} ({columns}) VALUES ({marks})"
+        if not isinstance(db, pw.SqliteDatabase):
+            sql += f" RETURNING {quote}{model.id.column_name}{quote}"
+        cached = _INSERT_SQL[key] = (sql, fields)
+    sql, fields = cached
+    params = [f.db_value(v) for f, v in zip(fields, values.values(), strict=True)]  # type: ignore[no-untyped-call]
+    cursor = db.execute_sql(sql, params)
+    if isinstance(db, pw.SqliteDatabase):
+        return int(cursor.lastrowid)
+    return int(cursor.fetchone()[0])
+
+
 def add_event(ticket: Ticket | int, at: dt.datetime, actor: str, kind: str, **data: Any) -> None:
     """Record one change on a ticket (given as a row or its id)."""
-    Event.insert(ticket=ticket, at=utc(at), actor=actor, kind=kind, data=data).execute()
+    insert_row(Event, ticket=ticket, at=utc(at), actor=actor, kind=kind, data=data)

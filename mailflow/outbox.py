@@ -18,7 +18,7 @@ import peewee as pw
 
 from mailflow import outgoing
 from mailflow.errors import PermanentDeliveryError, TransientDeliveryError
-from mailflow.models import Message, Outbox, Ticket, add_event, transaction, utc
+from mailflow.models import Message, Outbox, Ticket, add_event, insert_row, transaction, utc
 from mailflow.outgoing import OutgoingMail
 from mailflow.transports import ServerUnreachable, SmtpAuthError, Transport
 
@@ -43,13 +43,17 @@ def queue(
     ticket: Ticket | None,
     now: dt.datetime,
     token: str,
-) -> Message:
-    """Record ``mail`` as an outgoing message and an outbox row; call inside a transaction."""
+) -> int:
+    """Record ``mail`` as an outgoing message and an outbox row; call inside a transaction.
+
+    Returns the id of the outgoing message.
+    """
     message_id = outgoing.make_message_id(
         token, mail.sender.email.rsplit("@", 1)[1], mail.ticket_number
     )
     raw = outgoing.build(mail, message_id, now)
-    stored = Message.create(
+    stored = insert_row(
+        Message,
         ticket=ticket,
         direction="out",
         message_id=message_id,
@@ -65,7 +69,8 @@ def queue(
         created_at=utc(now),
         raw_size=len(raw),
     )
-    Outbox.create(
+    insert_row(
+        Outbox,
         message=stored,
         ticket=ticket,
         kind=kind,

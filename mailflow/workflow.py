@@ -26,6 +26,7 @@ from mailflow.models import (
     Receipt,
     Ticket,
     add_event,
+    insert_row,
     transaction,
     utc,
 )
@@ -63,6 +64,31 @@ def handle(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
     return handle_group([raw], now, services)[0]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A raw mail after the work that needs no database: parsed, its bytes in the store."""
+
+    raw: RawMail
+    mail: InboundMail | None
+    error: str = ""
+
+
+def prepare(raw: RawMail, store: BlobStore) -> Prepared:
+    """Parse ``raw`` and write its raw bytes and attachments to the store (not yet synced)."""
+    store.put(raw.data, sync=False)
+    try:
+        mail = parse(raw.data)
+    except ParseError as exc:
+        return Prepared(raw, None, str(exc))
+    except Exception as exc:
+        # A parser bug must cost one mail (quarantined with its bytes), not the daemon.
+        log.exception("parsing %s failed", raw.label or raw.source_ref)
+        return Prepared(raw, None, f"{type(exc).__name__}: {exc}")
+    for attachment in mail.attachments:
+        store.put(attachment.data, sync=False)
+    return Prepared(raw, mail)
+
+
 def handle_group(
     raws: Sequence[RawMail],
     now: dt.datetime,
@@ -71,12 +97,16 @@ def handle_group(
 ) -> list[Outcome]:
     """Handle several mails in one transaction, each in its own savepoint (group commit).
 
+    Parsing and writing blobs happen first, outside the transaction, and the blobs are made
+    durable with one sync for the group; then one short write transaction records everything.
     One commit (one fsync) for the group instead of one per mail; a mail that fails rolls back
     only its savepoint and is quarantined in its place, so it never takes the others with it.
     Database trouble is not a mail's fault: it aborts the group with StorageError and the mails
     stay in the mailbox for the next try. ``should_stop`` is asked after each mail, so a stop
     request finishes the mail in hand and commits what was done.
     """
+    prepared = [prepare(raw, services.store) for raw in raws]
+    services.store.sync()
     outcomes: list[Outcome] = []
     with transaction(services.db):
         refs = [raw.source_ref for raw in raws if raw.source_ref]
@@ -88,35 +118,37 @@ def handle_group(
             if refs
             else set()
         )
-        for raw in raws:
-            if raw.source_ref in handled:
+        for item in prepared:
+            if item.raw.source_ref in handled:
                 outcomes.append(
                     Outcome(
                         "already", None, "", "handled before; only the mailbox flag was missing"
                     )
                 )
             else:
-                outcomes.append(_handle_in_savepoint(raw, now, services))
+                outcomes.append(_handle_in_savepoint(item, now, services))
             if should_stop():
                 break
     return outcomes
 
 
-def _handle_in_savepoint(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
+def _handle_in_savepoint(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
     db = services.db
+    raw = item.raw
     try:
         with db.atomic():
-            return _apply(raw, now, services)
+            return _apply(item, now, services)
     except (StorageError, pw.OperationalError, pw.InterfaceError):
         raise
     except pw.IntegrityError:
         # A concurrent delivery of the same message won the race for its dedupe key.
-        with db.atomic():
-            mail = parse(raw.data)
-            if Message.select().where(Message.dedupe_key == mail.dedupe_key).exists():
-                _receipt(raw, "duplicate", None, now)
-                sender = mail.sender.email if mail.sender else ""
-                return Outcome("duplicate", None, sender, "stored concurrently")
+        mail = item.mail
+        if mail is not None:
+            with db.atomic():
+                if Message.select().where(Message.dedupe_key == mail.dedupe_key).exists():
+                    _receipt(raw, "duplicate", None, now)
+                    sender = mail.sender.email if mail.sender else ""
+                    return Outcome("duplicate", None, sender, "stored concurrently")
         raise
     except Exception as exc:
         log.exception("handling %s failed; quarantining it", raw.label or raw.source_ref)
@@ -124,11 +156,10 @@ def _handle_in_savepoint(raw: RawMail, now: dt.datetime, services: Services) -> 
             return _quarantine_in_tx(raw, f"{type(exc).__name__}: {exc}", now, services)
 
 
-def _apply(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
-    try:
-        mail = parse(raw.data)
-    except ParseError as exc:
-        return _quarantine_in_tx(raw, str(exc), now, services)
+def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
+    raw, mail = item.raw, item.mail
+    if mail is None:
+        return _quarantine_in_tx(raw, item.error, now, services)
     decision = route(
         mail,
         services.config.support.ticket_prefix,
@@ -141,9 +172,6 @@ def _apply(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
     if decision.action == "duplicate":
         _receipt(raw, "duplicate", None, now)
         return Outcome("duplicate", None, sender, decision.reason)
-    services.store.put(raw.data)
-    for attachment in mail.attachments:
-        services.store.put(attachment.data)
     if decision.action == "followup":
         return _follow_up(mail, raw, decision, now, services)
     return _create(mail, raw, decision, now, services)
@@ -181,7 +209,7 @@ def _create(
         requester.email,
         "created",
         reason=decision.reason,
-        message=stored.id,
+        message=stored,
         source=raw.source_ref or "stdin",
     )
     add_event(
@@ -214,13 +242,15 @@ def _follow_up(
     stored = _store_message(ticket, mail, raw, now)
     ticket.updated_at = utc(now)
     ticket.save()
-    add_event(ticket, now, mail.sender.email, "followup", message=stored.id, reason=decision.reason)
+    add_event(ticket, now, mail.sender.email, "followup", message=stored, reason=decision.reason)
     _receipt(raw, "followup", stored, now)
     return Outcome("followup", ticket.number, mail.sender.email, decision.reason)
 
 
-def _store_message(ticket: Ticket, mail: InboundMail, raw: RawMail, now: dt.datetime) -> Message:
-    stored = Message.create(
+def _store_message(ticket: Ticket, mail: InboundMail, raw: RawMail, now: dt.datetime) -> int:
+    """Record an inbound mail and its attachments; the message's id."""
+    message_id = insert_row(
+        Message,
         ticket=ticket,
         direction="in",
         dedupe_key=mail.dedupe_key,
@@ -242,8 +272,9 @@ def _store_message(ticket: Ticket, mail: InboundMail, raw: RawMail, now: dt.date
         defects=list(mail.defects),
     )
     for item in mail.attachments:
-        Attachment.create(
-            message=stored,
+        insert_row(
+            Attachment,
+            message=message_id,
             filename=item.filename,
             content_type=item.content_type,
             size=len(item.data),
@@ -251,7 +282,7 @@ def _store_message(ticket: Ticket, mail: InboundMail, raw: RawMail, now: dt.date
             content_id=item.content_id,
             inline=item.inline,
         )
-    return stored
+    return message_id
 
 
 def _may_auto_reply(mail: InboundMail, config: Config) -> bool:
@@ -304,26 +335,24 @@ def _acknowledge(
         references=mail.references,
     )
     message = outbox.queue(outgoing, "acknowledgement", ticket, now, services.token())
-    add_event(
-        ticket, now, "system", "acknowledgement_queued", message=message.id, to=requester.email
-    )
+    add_event(ticket, now, "system", "acknowledgement_queued", message=message, to=requester.email)
 
 
-def _receipt(raw: RawMail, outcome: str, message: Message | None, now: dt.datetime) -> None:
+def _receipt(raw: RawMail, outcome: str, message: int | None, now: dt.datetime) -> None:
     if raw.source_ref:
-        Receipt.create(
-            source_ref=raw.source_ref, outcome=outcome, message=message, acked=False, at=utc(now)
+        insert_row(
+            Receipt,
+            source_ref=raw.source_ref,
+            outcome=outcome,
+            message=message,
+            acked=False,
+            at=utc(now),
         )
 
 
-def quarantine(raw: RawMail, error: str, now: dt.datetime, services: Services) -> Outcome:
-    """Set a mail aside with its raw bytes and the reason; it never blocks the ones behind it."""
-    with transaction(services.db):
-        return _quarantine_in_tx(raw, error, now, services)
-
-
 def _quarantine_in_tx(raw: RawMail, error: str, now: dt.datetime, services: Services) -> Outcome:
-    digest = services.store.put(raw.data)
+    """Set a mail aside with its raw bytes (already in the store) and the reason."""
+    digest = hashlib.sha256(raw.data).hexdigest()
     Quarantine.create(
         at=utc(now), source_ref=raw.source_ref, raw_sha256=digest, size=len(raw.data), error=error
     )
