@@ -28,6 +28,7 @@ from mailflow.errors import MailboxAuthError, MailboxError, StorageError
 from mailflow.models import Receipt, init_schema, open_database, transaction
 from mailflow.notify import Renderer
 from mailflow.outbox import RetryPolicy
+from mailflow.sender import BackgroundSender
 from mailflow.sources import Mailbox, RawMail
 from mailflow.sources.imap import ImapSource
 from mailflow.sources.maildir import MaildirSource
@@ -156,7 +157,7 @@ class Worker:
         self.mailbox_backoff = Backoff()
         self.smtp_backoff = Backoff()
         self.stopping = threading.Event()
-        self.stop_now = False
+        self._sender: BackgroundSender | None = None
 
     @property
     def db(self) -> pw.Database:
@@ -169,6 +170,13 @@ class Worker:
         now = now or self.clock()
         report = CycleReport()
         started = time.perf_counter()
+        if self.smtp_backoff.ready(now):
+            self._sender = BackgroundSender(
+                self.db,
+                lambda: outbox.flush(self.db, self.transport, now, self.retry, self.rng.random),
+            )
+            self._sender.start()
+            self._sender.wake()  # mail queued by an earlier pass
         if self.mailbox_backoff.ready(now):
             try:
                 self._poll(now, report)
@@ -180,7 +188,9 @@ class Worker:
             except StorageError as exc:
                 self._mailbox_failed(now, report, f"storage problem, mail left in mailbox: {exc}")
         report.poll_seconds = time.perf_counter() - started
-        self.flush(now, report)
+        if self._sender is not None:
+            sender, self._sender = self._sender, None
+            self._record_flush(now, sender.finish(), report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -211,6 +221,8 @@ class Worker:
         for raw, outcome in zip(group, outcomes, strict=False):
             _log_outcome(raw.label, outcome)
         report.handled.extend(outcomes)
+        if self._sender is not None:
+            self._sender.wake()
         done = [raw.source_ref for raw in group[: len(outcomes)] if raw.source_ref]
         self._ack(done)
 
@@ -243,6 +255,12 @@ class Worker:
         if not self.smtp_backoff.ready(now):
             return outbox.FlushResult()
         result = outbox.flush(self.db, self.transport, now, self.retry, self.rng.random)
+        self._record_flush(now, result, report)
+        return result
+
+    def _record_flush(
+        self, now: dt.datetime, result: outbox.FlushResult, report: CycleReport | None
+    ) -> None:
         if result.unreachable:
             delay = self.smtp_backoff.failed(now, self.rng.random())
             log.error(
@@ -257,7 +275,6 @@ class Worker:
             self.smtp_backoff.succeeded()
         if report is not None:
             report.sent += result.sent
-        return result
 
     # -- the loop ---------------------------------------------------------------------------
 

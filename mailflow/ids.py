@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from mailflow.models import DailyCounter
+from mailflow.models import DailyCounter, database_proxy
 
 # Reply prefixes as mail clients write them: English, Chinese (simplified and traditional, with
 # ASCII or full-width colons), and the German/Nordic ones seen in real corpora.
@@ -36,12 +36,17 @@ def ticket_day(now: dt.datetime, tz: ZoneInfo) -> dt.date:
 def allocate(prefix: str, day: dt.date) -> str:
     """Take the next number for ``day``; call inside a write transaction."""
     key = f"{prefix}{day:%Y%m%d}"
-    DailyCounter.insert(day_key=key, last=1).on_conflict(
-        conflict_target=[DailyCounter.day_key],
-        update={DailyCounter.last: DailyCounter.last + 1},
-    ).execute()
-    serial = DailyCounter.get(DailyCounter.day_key == key).last
-    return format_number(prefix, day, serial)
+    db = database_proxy.obj
+    p = db.param
+    # Plain SQL (valid for SQLite >= 3.24 and PostgreSQL): this runs for every new ticket and
+    # peewee's query builder would cost more than the statements themselves.
+    db.execute_sql(
+        f'INSERT INTO "daily_counter" ("day_key", "last") VALUES ({p}, 1) '
+        f'ON CONFLICT ("day_key") DO UPDATE SET "last" = "daily_counter"."last" + 1',
+        [key],
+    )
+    row = db.execute_sql(f'SELECT "last" FROM "daily_counter" WHERE "day_key" = {p}', [key])
+    return format_number(prefix, day, int(row.fetchone()[0]))
 
 
 def peek_next(prefix: str, day: dt.date) -> str:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import peewee as pw
 from playhouse.db_url import connect as url_connect
@@ -24,6 +25,7 @@ from mailflow.errors import StorageError
 SCHEMA_VERSION = 1
 
 database_proxy = pw.DatabaseProxy()
+M = TypeVar("M", bound="BaseModel")
 
 
 def utc(moment: dt.datetime) -> dt.datetime:
@@ -272,11 +274,16 @@ def init_schema(db: pw.Database) -> int:
     return SCHEMA_VERSION
 
 
+# Writers of this process take turns here rather than in SQLite's busy handler, which sleeps in
+# growing steps and would stall the sender thread behind every ingest group.
+_WRITE_LOCK = threading.RLock()
+
+
 @contextmanager
 def transaction(db: pw.Database) -> Iterator[None]:
     """One write transaction; database trouble becomes a StorageError (retry later)."""
     try:
-        with db.atomic():
+        with _WRITE_LOCK, db.atomic():
             yield
     except (pw.OperationalError, pw.InterfaceError) as exc:
         raise StorageError(f"database: {exc}") from exc
@@ -314,6 +321,25 @@ def insert_row(model: type[BaseModel], **values: Any) -> int:
     if isinstance(db, pw.SqliteDatabase):
         return int(cursor.lastrowid)
     return int(cursor.fetchone()[0])
+
+
+def create_row(model: type[M], **values: Any) -> M:
+    """``Model.create`` through ``insert_row``: the instance, with its id."""
+    instance = model(**values)
+    instance.id = insert_row(model, **values)
+    return instance
+
+
+def value_exists(field: pw.Field, value: Any) -> bool:
+    """Whether any row has ``value`` in ``field`` (an indexed column), cheaply."""
+    db = database_proxy.obj
+    quote = db.quote_char if hasattr(db, "quote_char") else '"'
+    table = field.model._meta.table_name
+    sql = (
+        f"SELECT 1 FROM {quote}{table}{quote} "
+        f"WHERE {quote}{field.column_name}{quote} = {db.param} LIMIT 1"
+    )
+    return db.execute_sql(sql, [field.db_value(value)]).fetchone() is not None  # type: ignore[no-untyped-call]
 
 
 def add_event(ticket: Ticket | int, at: dt.datetime, actor: str, kind: str, **data: Any) -> None:

@@ -13,7 +13,6 @@ import errno
 import functools
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 from mailflow.errors import StorageError
@@ -44,13 +43,16 @@ class BlobStore:
             if target.parent not in self._folders:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._folders.add(target.parent)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            # The name is unique per blob and process; a leftover from a crashed run with the
+            # same pid is simply overwritten.
+            tmp = target.parent / f".tmp-{digest}-{os.getpid()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                 os.replace(tmp, target)
             except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
                 raise
         except OSError as exc:
             # The folder may have been removed behind our back: look again next time.

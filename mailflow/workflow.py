@@ -26,9 +26,11 @@ from mailflow.models import (
     Receipt,
     Ticket,
     add_event,
+    create_row,
     insert_row,
     transaction,
     utc,
+    value_exists,
 )
 from mailflow.notify import Renderer, pick_language
 from mailflow.outgoing import OutgoingMail
@@ -163,8 +165,8 @@ def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
     decision = route(
         mail,
         services.config.support.ticket_prefix,
-        ticket_exists=lambda n: Ticket.select().where(Ticket.number == n).exists(),
-        already_stored=lambda key: Message.select().where(Message.dedupe_key == key).exists(),
+        ticket_exists=lambda n: value_exists(Ticket.number, n),
+        already_stored=lambda key: value_exists(Message.dedupe_key, key),
     )
     if decision.action == "quarantine":
         return _quarantine_in_tx(raw, decision.reason, now, services)
@@ -188,7 +190,8 @@ def _create(
     target = config.sla[priority]
     subject = ids.strip_reply_prefixes(mail.subject) or mail.subject or "(no subject)"
     requester = mail.reply_address or mail.sender
-    ticket = Ticket.create(
+    ticket = create_row(
+        Ticket,
         number=number,
         subject=subject,
         status="new",
