@@ -66,6 +66,11 @@ class BackgroundSender:
 
     def _run(self) -> None:
         try:
+            if isinstance(self._db, pw.SqliteDatabase):
+                # "Sent" marks need not survive a power cut, only a crash (which WAL with
+                # synchronous=NORMAL guarantees): a mark lost to a power cut re-sends that mail
+                # once. Ingest commits, which the mailbox's "done" depends on, stay FULL.
+                self._db.execute_sql("PRAGMA synchronous = NORMAL")
             while True:
                 finishing = self._done.is_set()
                 self._wake.clear()
