@@ -70,7 +70,7 @@ class BackgroundSender:
                 # "Sent" marks need not survive a power cut, only a crash (which WAL with
                 # synchronous=NORMAL guarantees): a mark lost to a power cut re-sends that mail
                 # once. Ingest commits, which the mailbox's "done" depends on, stay FULL.
-                self._db.execute_sql("PRAGMA synchronous = NORMAL")
+                self._db.execute_sql("PRAGMA synchronous = NORMAL")  # type: ignore[no-untyped-call]
             while True:
                 finishing = self._done.is_set()
                 self._wake.clear()
