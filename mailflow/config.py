@@ -111,6 +111,11 @@ class SlaTarget:
 
 
 @dataclass(frozen=True)
+class LoopConfig:
+    max_per_address_per_hour: int
+
+
+@dataclass(frozen=True)
 class Config:
     support: SupportConfig
     database_url: str
@@ -119,6 +124,7 @@ class Config:
     smtp: SmtpConfig
     templates_path: Path | None
     sla: Mapping[str, SlaTarget]
+    loops: LoopConfig = field(default_factory=lambda: LoopConfig(5))
     source: Path | None = field(default=None, compare=False)
 
 
@@ -336,10 +342,52 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         smtp=_smtp(root.sub("smtp")),
         templates_path=_templates(root.sub("templates")),
         sla=_sla(root.sub("sla")),
+        loops=_loops(root.sub("loops")),
         source=source,
     )
     root.finish()
+    _refuse_self_loops(config)
     return config
+
+
+def _loops(s: _Section) -> LoopConfig:
+    loops = LoopConfig(
+        max_per_address_per_hour=s.integer("max_per_address_per_hour", 5, 1, 1000),
+    )
+    s.finish()
+    return loops
+
+
+SENT_FOLDERS = {
+    "sent",
+    "sent items",
+    "sent messages",
+    "sent mail",
+    "已发送",
+    "已发送邮件",
+    "寄件备份",
+    "gesendet",
+    "gesendete elemente",
+    "[gmail]/sent mail",
+}
+
+
+def _refuse_self_loops(config: Config) -> None:
+    """Refuse settings under which mailflow would read the mail it sends."""
+    mb, smtp = config.mailbox, config.smtp
+    if (
+        mb.kind == "maildir"
+        and smtp.kind == "maildir"
+        and (mb.path.resolve() == smtp.path.resolve())
+    ):
+        raise ConfigError("smtp.path", "is the incoming Maildir: mailflow would read its own mail")
+    if mb.kind == "imap" and mb.folder.strip().lower().rsplit(".", 1)[-1] in SENT_FOLDERS | {
+        f.rsplit("/", 1)[-1] for f in SENT_FOLDERS
+    }:
+        raise ConfigError(
+            "mailbox.folder",
+            f"{mb.folder!r} looks like a sent-mail folder: mailflow would read its own mail",
+        )
 
 
 def _storage(s: _Section) -> Path:

@@ -104,6 +104,9 @@ class Message(BaseModel):
 
     ticket = pw.ForeignKeyField(Ticket, backref="messages", null=True, on_delete="CASCADE")
     direction = pw.CharField(max_length=3)  # "in" | "out"
+    # "mail" for what people wrote; else the loops.Verdict kind of an automatic mail
+    # (bounce, auto_reply, own) that was kept for the record but is not correspondence.
+    kind = pw.CharField(max_length=16, default="mail")
     # Identity of an inbound mail for exactly-once ingest: "mid:<Message-ID>" or "sha256:<raw>".
     dedupe_key = pw.CharField(max_length=1024, unique=True, null=True)
     message_id = pw.CharField(max_length=998, index=True, default="")
@@ -156,12 +159,24 @@ class Outbox(BaseModel):
     status = pw.CharField(max_length=16, index=True, default="pending")  # pending|sent|failed
     mail_from = pw.CharField(max_length=320)
     recipients = JSONField()
+    rcpt = pw.CharField(max_length=320, index=True)  # the main recipient, for the loop limit
     mime = pw.BlobField()  # the exact bytes to send (Model.raw is peewee's raw-SQL method)
     attempts = pw.IntegerField(default=0)
     next_attempt_at = pw.DateTimeField(index=True)
     last_error = pw.TextField(default="")
     created_at = pw.DateTimeField()
     sent_at = pw.DateTimeField(null=True)
+
+
+class Undeliverable(BaseModel):
+    """An address a delivery status notification reported as failing for good."""
+
+    address = pw.CharField(max_length=320, unique=True)
+    first_at = pw.DateTimeField()
+    last_at = pw.DateTimeField()
+    count = pw.IntegerField(default=1)
+    ticket = pw.ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
+    reason = pw.TextField(default="")
 
 
 class MailboxCursor(BaseModel):
@@ -204,6 +219,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Attachment,
     Event,
     Outbox,
+    Undeliverable,
     MailboxCursor,
     Receipt,
     Quarantine,

@@ -76,6 +76,7 @@ def queue(
         kind=kind,
         mail_from=mail.sender.email,
         recipients=[a.email for a in (*mail.to, *mail.cc)],
+        rcpt=mail.to[0].email if mail.to else "",
         mime=raw,
         next_attempt_at=utc(now),
         created_at=utc(now),
@@ -90,6 +91,13 @@ class FlushResult:
     failed: int = 0
     # Set when the server could not be reached at all: the caller backs off as a whole.
     unreachable: str = ""
+
+
+def recent_count(address: str, since: dt.datetime) -> int:
+    """Automatic mails queued for ``address`` since ``since`` (the loop limit counts these)."""
+    return int(
+        Outbox.select().where((Outbox.rcpt == address) & (Outbox.created_at >= utc(since))).count()
+    )
 
 
 def pending_count() -> int:

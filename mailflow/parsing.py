@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import email.message
+import email.parser
 import email.utils
 import hashlib
 import re
@@ -19,6 +20,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import flufl.bounce
 import mailparser
 
 from mailflow import charsets
@@ -87,6 +89,12 @@ class InboundMail:
     defects: tuple[str, ...] = ()
     raw_sha256: str = ""
     raw_size: int = 0
+    # From attached or quoted original mails (bounces, forwards): their Message-IDs and our
+    # X-Mailflow-Ticket header, for tying a bounce or an auto-reply to its ticket.
+    related_ids: tuple[str, ...] = ()
+    related_tickets: tuple[str, ...] = ()
+    # Recipients a delivery status notification reports as failed for good.
+    bounced: tuple[str, ...] = ()
 
     @property
     def dedupe_key(self) -> str:
@@ -141,6 +149,7 @@ def parse(raw: bytes) -> InboundMail:
         body = html_to_text(html)
 
     sender = _first_address(hdr.first(head, "from")) or _first_address(hdr.first(head, "sender"))
+    related_ids, related_tickets = _related(message)
     message_id = (hdr.message_ids(hdr.first(head, "message-id")) or [""])[0]
     kept = {
         name: _clean(hdr.decode_value(value)).lower()
@@ -166,7 +175,55 @@ def parse(raw: bytes) -> InboundMail:
         defects=tuple(defects),
         raw_sha256=hashlib.sha256(raw).hexdigest(),
         raw_size=len(raw),
+        related_ids=tuple(dict.fromkeys(related_ids)),
+        related_tickets=tuple(dict.fromkeys(related_tickets)),
+        bounced=_bounced(message, kept, sender),
     )
+
+
+def _related(message: email.message.Message) -> tuple[list[str], list[str]]:
+    """Message-IDs and X-Mailflow-Ticket values of mails attached to ``message``."""
+    ids: list[str] = []
+    tickets: list[str] = []
+    for part in message.walk():
+        content_type = part.get_content_type()
+        inner: email.message.Message | None = None
+        if content_type == "message/rfc822":
+            payload = part.get_payload()
+            if (
+                isinstance(payload, list)
+                and payload
+                and isinstance(payload[0], email.message.Message)
+            ):
+                inner = payload[0]
+        elif content_type == "text/rfc822-headers":
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes):
+                inner = email.parser.BytesHeaderParser().parsebytes(data)
+        if inner is None:
+            continue
+        ids += hdr.message_ids(str(inner.get("Message-ID", "")).encode("ascii", "replace"))
+        ticket = str(inner.get("X-Mailflow-Ticket", "")).strip()
+        if ticket:
+            tickets.append(ticket)
+    return ids, tickets
+
+
+def _bounced(
+    message: email.message.Message, kept: Mapping[str, str], sender: Address | None
+) -> tuple[str, ...]:
+    """Permanently failed recipients, when the mail is a delivery status notification."""
+    local = sender.email.split("@", 1)[0].replace("-", "") if sender else ""
+    if "multipart/report" not in kept.get("content-type", "") and local not in (
+        "mailerdaemon",
+        "postmaster",
+    ):
+        return ()
+    try:
+        _temporary, permanent = flufl.bounce.all_failures(message)
+    except Exception:
+        return ()
+    return tuple(sorted(a.decode("utf-8", "replace").lower() for a in permanent))
 
 
 def _body_parts(message: email.message.Message) -> Iterator[email.message.Message]:

@@ -4,7 +4,7 @@ JSON shape (documented in README; fields are only ever added, never renamed):
 ticket: number, status, priority, category, subject, requester, requester_name, submitted_at,
 created_at, updated_at, respond_by, resolve_by, first_response_at, resolved_at, closed_at
 (ISO 8601 with offset, in the support time zone; null when unset); ``show`` adds messages
-(direction, from, from_name, to, cc, subject, date, message_id, text, attachments: filename,
+(direction, kind, from, from_name, to, cc, subject, date, message_id, text, attachments: filename,
 content_type, size, sha256, inline) and events (at, actor, kind, data).
 """
 
@@ -49,6 +49,7 @@ def ticket_detail(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:
         messages.append(
             {
                 "direction": message.direction,
+                "kind": message.kind,
                 "from": message.from_addr,
                 "from_name": message.from_name,
                 "to": message.to,

@@ -25,6 +25,7 @@ from mailflow.models import (
     Quarantine,
     Receipt,
     Ticket,
+    Undeliverable,
     add_event,
     create_row,
     insert_row,
@@ -35,7 +36,7 @@ from mailflow.models import (
 from mailflow.notify import Renderer, pick_language
 from mailflow.outgoing import OutgoingMail
 from mailflow.parsing import Address, InboundMail, ParseError, parse
-from mailflow.routing import Decision, route
+from mailflow.routing import Decision, Lookups, route
 from mailflow.sources import RawMail
 from mailflow.storage import BlobStore
 
@@ -162,18 +163,16 @@ def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
     raw, mail = item.raw, item.mail
     if mail is None:
         return _quarantine_in_tx(raw, item.error, now, services)
-    decision = route(
-        mail,
-        services.config.support.ticket_prefix,
-        ticket_exists=lambda n: value_exists(Ticket.number, n),
-        already_stored=lambda key: value_exists(Message.dedupe_key, key),
-    )
+    support = services.config.support
+    decision = route(mail, support.ticket_prefix, support.address, _lookups(support.domain))
     if decision.action == "quarantine":
         return _quarantine_in_tx(raw, decision.reason, now, services)
     sender = mail.sender.email if mail.sender else ""
     if decision.action == "duplicate":
         _receipt(raw, "duplicate", None, now)
         return Outcome("duplicate", None, sender, decision.reason)
+    if decision.action in ("own", "automatic"):
+        return _automatic(mail, raw, decision, now)
     if decision.action == "followup":
         return _follow_up(mail, raw, decision, now, services)
     return _create(mail, raw, decision, now, services)
@@ -223,16 +222,11 @@ def _create(
         priority=priority,
         rule="default (no grading rule matched)",
     )
-    if _may_auto_reply(mail, config):
-        _acknowledge(ticket, mail, requester, now, services)
+    why_not = _why_no_auto_reply(decision, requester, now, services)
+    if why_not:
+        add_event(ticket, now, "system", "acknowledgement_suppressed", reason=why_not)
     else:
-        add_event(
-            ticket,
-            now,
-            "system",
-            "acknowledgement_suppressed",
-            reason="the sender is our own support address",
-        )
+        _acknowledge(ticket, mail, requester, now, services)
     _receipt(raw, "created", stored, now)
     return Outcome("created", number, mail.sender.email, decision.reason)
 
@@ -250,12 +244,15 @@ def _follow_up(
     return Outcome("followup", ticket.number, mail.sender.email, decision.reason)
 
 
-def _store_message(ticket: Ticket, mail: InboundMail, raw: RawMail, now: dt.datetime) -> int:
+def _store_message(
+    ticket: Ticket | None, mail: InboundMail, raw: RawMail, now: dt.datetime, kind: str = "mail"
+) -> int:
     """Record an inbound mail and its attachments; the message's id."""
     message_id = insert_row(
         Message,
         ticket=ticket,
         direction="in",
+        kind=kind,
         dedupe_key=mail.dedupe_key,
         message_id=mail.message_id,
         in_reply_to=" ".join(mail.in_reply_to),
@@ -288,10 +285,120 @@ def _store_message(ticket: Ticket, mail: InboundMail, raw: RawMail, now: dt.date
     return message_id
 
 
-def _may_auto_reply(mail: InboundMail, config: Config) -> bool:
-    # Never answer ourselves. Full loop protection (RFC 3834 headers, rate limits) builds on this.
-    requester = mail.reply_address
-    return requester is not None and requester.email != config.support.address
+def _why_no_auto_reply(
+    decision: Decision, requester: Address, now: dt.datetime, services: Services
+) -> str:
+    """Why no automatic mail may go to ``requester`` now; empty when one may."""
+    config = services.config
+    if decision.verdict.automatic:
+        return f"the mail is automatic: {decision.verdict.reason}"
+    if requester.email == config.support.address:
+        return "the requester is our own support address"
+    limit = config.loops.max_per_address_per_hour
+    sent = outbox.recent_count(requester.email, now - dt.timedelta(hours=1))
+    if sent >= limit:
+        return f"loop limit: {sent} automatic mails to {requester.email} in the last hour"
+    return ""
+
+
+def _automatic(mail: InboundMail, raw: RawMail, decision: Decision, now: dt.datetime) -> Outcome:
+    """Keep an automatic mail for the record; note it on its ticket; never answer it."""
+    sender = mail.sender.email if mail.sender else ""
+    kind = decision.verdict.kind
+    ticket = (
+        Ticket.get_or_none(Ticket.number == decision.ticket_number)
+        if decision.ticket_number
+        else None
+    )
+    stored = _store_message(ticket, mail, raw, now, kind=kind)
+    for address in mail.bounced:
+        _mark_undeliverable(address, ticket, now, mail.subject)
+    if ticket is not None:
+        add_event(
+            ticket,
+            now,
+            sender or "unknown",
+            kind,
+            message=stored,
+            subject=mail.subject,
+            reason=decision.verdict.reason,
+            undeliverable=list(mail.bounced),
+        )
+    _receipt(raw, kind, stored, now)
+    where = f" on {ticket.number}" if ticket else f" ({decision.reason})"
+    return Outcome(
+        kind,
+        ticket.number if ticket else None,
+        sender,
+        f"{decision.verdict.reason}; recorded{where}",
+    )
+
+
+def _mark_undeliverable(address: str, ticket: Ticket | None, now: dt.datetime, reason: str) -> None:
+    row = Undeliverable.get_or_none(Undeliverable.address == address)
+    if row is None:
+        insert_row(
+            Undeliverable,
+            address=address,
+            first_at=utc(now),
+            last_at=utc(now),
+            count=1,
+            ticket=ticket,
+            reason=reason,
+        )
+    else:
+        row.last_at = utc(now)
+        row.count += 1
+        row.ticket = ticket or row.ticket
+        row.reason = reason
+        row.save()
+
+
+def _lookups(support_domain: str) -> Lookups:
+    return Lookups(
+        ticket_exists=lambda n: value_exists(Ticket.number, n),
+        already_stored=lambda key: value_exists(Message.dedupe_key, key),
+        ticket_for_ids=lambda ids: _ticket_for_ids(list(ids), support_domain),
+        may_follow_up=_may_follow_up,
+    )
+
+
+def _ticket_for_ids(message_ids: list[str], support_domain: str) -> str | None:
+    """The ticket one of these Message-IDs belongs to: a mail we stored, or one we sent."""
+    if not message_ids:
+        return None
+    row = (
+        Ticket.select(Ticket.number)
+        .join(Message, on=(Message.ticket == Ticket.id))
+        .where(Message.message_id.in_(message_ids))
+        .order_by(Message.id.desc())
+        .first()
+    )
+    if row is not None:
+        return str(row.number)
+    # Our own Message-IDs carry the ticket number (<TS20231025001.token@domain>), so a reply
+    # to a mail whose row is gone still finds its ticket.
+    for message_id in message_ids:
+        left, _, domain = message_id.strip("<>").rpartition("@")
+        number = left.split(".", 1)[0]
+        if domain == support_domain and value_exists(Ticket.number, number):
+            return number
+    return None
+
+
+def _may_follow_up(number: str, address: str) -> bool:
+    """The requester and everyone who was on the ticket's mails may add to it."""
+    ticket = Ticket.get_or_none(Ticket.number == number)
+    if ticket is None:
+        return False
+    if ticket.requester_email == address:
+        return True
+    for message in Message.select(Message.from_addr, Message.to, Message.cc).where(
+        (Message.ticket == ticket) & (Message.kind == "mail")
+    ):
+        if address == message.from_addr or address in message.to or address in message.cc:
+            return True
+    return False
 
 
 def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:

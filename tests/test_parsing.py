@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailflow.parsing import ParseError, parse, sanitize_filename
-from mailflow.routing import route
+from mailflow.routing import Lookups, route
 from tests.mails import build, fixture
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "zammad-mail"
@@ -109,14 +109,35 @@ def test_parse_never_raises_anything_but_parse_error(data: bytes) -> None:
         parse(b"From: a@example.com\r\nSubject: fuzz\r\n" + data)
 
 
+def lookups(exists: bool = True, stored: bool = False, participant: bool = True,
+            thread: str | None = None) -> Lookups:
+    return Lookups(
+        ticket_exists=lambda n: exists,
+        already_stored=lambda k: stored,
+        ticket_for_ids=lambda ids: thread if list(ids) else None,
+        may_follow_up=lambda n, a: participant,
+    )
+
+
 def test_routing_decisions() -> None:
     tagged = parse(build("a@example.com", "s@example.com", "Re: [TS20231025001] x", "y"))
-    assert route(tagged, "TS", lambda n: True, lambda k: False).action == "followup"
-    unknown = route(tagged, "TS", lambda n: False, lambda k: False)
+    assert route(tagged, "TS", "s@example.com", lookups()).action == "followup"
+    unknown = route(tagged, "TS", "s@example.com", lookups(exists=False))
     assert unknown.action == "new" and "names no existing ticket" in unknown.reason
-    assert route(tagged, "TS", lambda n: True, lambda k: True).action == "duplicate"
+    assert route(tagged, "TS", "s@example.com", lookups(stored=True)).action == "duplicate"
+    stranger = route(tagged, "TS", "s@example.com", lookups(participant=False))
+    assert stranger.action == "new" and "is not a participant" in stranger.reason
     nobody = parse(b"Subject: x\r\nTo: s@example.com\r\n\r\nbody\r\n")
-    assert route(nobody, "TS", lambda n: True, lambda k: False).action == "quarantine"
+    assert route(nobody, "TS", "s@example.com", lookups()).action == "quarantine"
+
+
+def test_threading_falls_back_to_references() -> None:
+    """A reply whose client dropped the tag still finds its ticket by In-Reply-To."""
+    reply = parse(build("a@example.com", "s@example.com", "Re: printer", "still broken",
+                        in_reply_to="<TS20231025001.ab@example.com>"))
+    decision = route(reply, "TS", "s@example.com", lookups(thread="TS20231025001"))
+    assert decision.action == "followup" and decision.ticket_number == "TS20231025001"
+    assert "In-Reply-To" in decision.reason
 
 
 def test_shared_corpus_parses_without_crashing() -> None:
