@@ -109,8 +109,9 @@ def test_parse_never_raises_anything_but_parse_error(data: bytes) -> None:
         parse(b"From: a@example.com\r\nSubject: fuzz\r\n" + data)
 
 
-def lookups(exists: bool = True, stored: bool = False, participant: bool = True,
-            thread: str | None = None) -> Lookups:
+def lookups(
+    exists: bool = True, stored: bool = False, participant: bool = True, thread: str | None = None
+) -> Lookups:
     return Lookups(
         ticket_exists=lambda n: exists,
         already_stored=lambda k: stored,
@@ -133,8 +134,15 @@ def test_routing_decisions() -> None:
 
 def test_threading_falls_back_to_references() -> None:
     """A reply whose client dropped the tag still finds its ticket by In-Reply-To."""
-    reply = parse(build("a@example.com", "s@example.com", "Re: printer", "still broken",
-                        in_reply_to="<TS20231025001.ab@example.com>"))
+    reply = parse(
+        build(
+            "a@example.com",
+            "s@example.com",
+            "Re: printer",
+            "still broken",
+            in_reply_to="<TS20231025001.ab@example.com>",
+        )
+    )
     decision = route(reply, "TS", "s@example.com", lookups(thread="TS20231025001"))
     assert decision.action == "followup" and decision.ticket_number == "TS20231025001"
     assert "In-Reply-To" in decision.reason
