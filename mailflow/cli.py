@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mailflow import __version__
+from mailflow import __version__, quarantine
 from mailflow import config as config_mod
 from mailflow.config import Config
 from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
@@ -89,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     show = ticket_sub.add_parser("show", parents=[common], help="show a ticket")
     show.add_argument("number")
     show.add_argument("--json", action="store_true", help="JSON output")
+    q_parser = sub.add_parser("quarantine", parents=[common], help="mail that could not be handled")
+    q_sub = q_parser.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
+    q_list = q_sub.add_parser("list", parents=[common], help="held entries")
+    q_list.add_argument("--all", action="store_true", help="also retried and dropped ones")
+    q_list.add_argument("--json", action="store_true", help="JSON output")
+    q_show = q_sub.add_parser("show", parents=[common], help="one entry")
+    q_show.add_argument("id", type=int)
+    q_show.add_argument("--raw", action="store_true", help="write the raw mail to stdout")
+    q_retry = q_sub.add_parser("retry", parents=[common], help="handle the mail again")
+    q_retry.add_argument("id", type=int)
+    q_drop = q_sub.add_parser("drop", parents=[common], help="mark dealt with (bytes are kept)")
+    q_drop.add_argument("id", type=int)
     sub.add_parser(
         "check", parents=[common], help="validate the config, try the mailbox and the SMTP server"
     )
@@ -258,6 +270,43 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     return EX_OK
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    services = open_services(config)
+    tz = config.support.tz
+    action = args.quarantine_command
+    if action == "list":
+        rows = [quarantine.describe(e, tz) for e in quarantine.entries(args.all)]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        elif not rows:
+            print("quarantine is empty")
+        for r in [] if args.json else rows:
+            when = (r["at"] or "").replace("T", " ")[:19]
+            print(f"#{r['id']:<5} {when}  {r['status']:<8} {r['size']:>9} B  {r['error']}")
+        return EX_OK
+    entry = quarantine.get(args.id)
+    if action == "show":
+        if args.raw:
+            sys.stdout.buffer.write(services.store.get(entry.raw_sha256))
+            return EX_OK
+        for key, value in quarantine.describe(entry, tz).items():
+            print(f"{key:>8}: {value}")
+        head = services.store.get(entry.raw_sha256)[:2000].split(b"\n\n", 1)[0]
+        print("\n" + head.decode("utf-8", "replace"))
+        return EX_OK
+    if action == "retry":
+        result = quarantine.retry(entry, system_clock(), services)
+        if isinstance(result, str):
+            print(f"#{entry.id} still cannot be read: {result}")
+            return EX_FAILURE
+        print(f"#{entry.id} {result.action} {result.ticket_number or ''}".rstrip())
+        return EX_OK
+    quarantine.drop(entry, services)
+    print(f"#{entry.id} dropped (its raw bytes stay in {config.storage_path})")
+    return EX_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
@@ -311,6 +360,7 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "tickets": cmd_tickets,
     "ticket": cmd_ticket,
+    "quarantine": cmd_quarantine,
     "check": cmd_check,
     "demo": cmd_demo,
 }

@@ -80,6 +80,7 @@ class MailboxConfig:
     password: Secret
     folder: str
     processed_folder: str
+    quarantine_folder: str
     path: Path
     poll_seconds: int
     ca_file: Path | None
@@ -257,6 +258,7 @@ def _mailbox(s: _Section) -> MailboxConfig:
         password=s.secret("password", "MAILFLOW_IMAP_PASSWORD"),
         folder=folder,
         processed_folder=processed,
+        quarantine_folder=s.text("quarantine_folder", ""),
         path=s.path("path", "var/maildir"),
         poll_seconds=s.integer("poll_seconds", 30, 1, 86400),
         ca_file=s.optional_path("ca_file"),

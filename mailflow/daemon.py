@@ -15,7 +15,7 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -95,6 +95,7 @@ def build_mailbox(config: Config, environ: dict[str, str] | Any) -> Mailbox:
             lambda: mb.password.resolve(environ),
             mb.folder,
             mb.processed_folder,
+            mb.quarantine_folder,
             mb.ca_file,
             mb.timeout_seconds,
             mb.first_run,
@@ -102,7 +103,12 @@ def build_mailbox(config: Config, environ: dict[str, str] | Any) -> Mailbox:
             config.support.tz,
         )
     return MaildirSource(
-        mb.path, mb.processed_folder, mb.first_run, mb.first_run_since, config.support.tz
+        mb.path,
+        mb.processed_folder,
+        mb.quarantine_folder,
+        mb.first_run,
+        mb.first_run_since,
+        config.support.tz,
     )
 
 
@@ -224,26 +230,34 @@ class Worker:
         if self._sender is not None:
             self._sender.wake()
         done = [raw.source_ref for raw in group[: len(outcomes)] if raw.source_ref]
-        self._ack(done)
+        aside = [
+            raw.source_ref
+            for raw, outcome in zip(group, outcomes, strict=False)
+            if raw.source_ref and outcome.action == "quarantined"
+        ]
+        self._ack(done, aside)
 
-    def _ack(self, source_refs: list[str]) -> None:
+    def _ack(self, source_refs: list[str], quarantined: Sequence[str] = ()) -> None:
         """Tell the mailbox, then remember that it was told (a crash between repeats the ack)."""
         if not source_refs:
             return
-        self.mailbox.ack(source_refs)
+        self.mailbox.ack(source_refs, quarantined)
         with transaction(self.db):
             Receipt.update(acked=True).where(Receipt.source_ref.in_(source_refs)).execute()
 
     def _ack_pending(self) -> None:
         """Finish acknowledgements a previous run committed but did not get to send."""
         pending = [
-            r.source_ref
-            for r in Receipt.select(Receipt.source_ref).where(
+            (r.source_ref, r.outcome)
+            for r in Receipt.select(Receipt.source_ref, Receipt.outcome).where(
                 Receipt.acked == False  # noqa: E712 - peewee expression
             )
             if self.mailbox.owns(r.source_ref)
         ]
-        self._ack(pending)
+        self._ack(
+            [ref for ref, _ in pending],
+            [ref for ref, outcome in pending if outcome == "quarantined"],
+        )
         if pending:
             log.info(
                 "marked %d mails handled in the mailbox that a previous run had stored",

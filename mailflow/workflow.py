@@ -27,6 +27,7 @@ from mailflow.models import (
     Ticket,
     Undeliverable,
     add_event,
+    aware,
     create_row,
     insert_row,
     transaction,
@@ -184,7 +185,7 @@ def _create(
     config = services.config
     assert mail.sender is not None  # routing quarantines sender-less mail
     number = ids.allocate(config.support.ticket_prefix, ids.ticket_day(now, config.support.tz))
-    submitted = min(raw.received_at or now, now)
+    submitted = min(aware(raw.received_at) if raw.received_at else now, now)
     priority = "medium"
     target = config.sla[priority]
     subject = ids.strip_reply_prefixes(mail.subject) or mail.subject or "(no subject)"

@@ -29,8 +29,11 @@ class Mailbox(Protocol):
         """New mails, oldest first."""
         ...
 
-    def ack(self, source_refs: Sequence[str]) -> None:
-        """Mark these mails handled (flag, move); a vanished mail is no error."""
+    def ack(self, source_refs: Sequence[str], quarantined: Sequence[str] = ()) -> None:
+        """Mark these mails handled (flag, move); a vanished mail is no error.
+
+        Those also in ``quarantined`` go to the quarantine folder when one is configured.
+        """
         ...
 
     def owns(self, source_ref: str) -> bool:

@@ -59,6 +59,7 @@ class ImapSource:
         password: Callable[[], str],
         folder: str,
         processed_folder: str,
+        quarantine_folder: str,
         ca_file: Path | None,
         timeout: float,
         first_run: str,
@@ -72,6 +73,7 @@ class ImapSource:
         self.password = password
         self.folder = folder
         self.processed_folder = processed_folder
+        self.quarantine_folder = quarantine_folder
         self.ca_file = ca_file
         self.timeout = timeout
         self.first_run = first_run
@@ -80,7 +82,7 @@ class ImapSource:
         self.key = f"imap://{username}@{host}:{port}/{folder}"
         self._client: imapclient.IMAPClient | None = None
         self._uidvalidity = 0
-        self._processed_exists = False
+        self._folders_seen: set[str] = set()
 
     # -- connection -------------------------------------------------------------------------
 
@@ -231,36 +233,40 @@ class ImapSource:
 
     # -- acknowledging ----------------------------------------------------------------------
 
-    def ack(self, source_refs: Sequence[str]) -> None:
-        uids = []
+    def ack(self, source_refs: Sequence[str], quarantined: Sequence[str] = ()) -> None:
+        set_aside = set(quarantined) if self.quarantine_folder else set()
+        uids: list[int] = []
+        aside: list[int] = []
         for ref in source_refs:
             _, validity, uid_text = ref.rsplit(";", 2)
             # A renumbered folder (new UIDVALIDITY) no longer names the mail by that UID.
             if self.owns(ref) and int(validity) == self._uidvalidity:
-                uids.append(int(uid_text))
-        if not uids:
+                (aside if ref in set_aside else uids).append(int(uid_text))
+        if not uids and not aside:
             return
         client = self.connect()
         try:
-            client.add_flags(uids, [imapclient.SEEN], silent=True)
-            if self.processed_folder:
-                self._move(client, uids)
+            client.add_flags(uids + aside, [imapclient.SEEN], silent=True)
+            if self.processed_folder and uids:
+                self._move(client, uids, self.processed_folder)
+            if aside:
+                self._move(client, aside, self.quarantine_folder)
         except (OSError, IMAPClientError) as exc:
             self.close()
             raise MailboxError(
                 f"IMAP {self.host}: marking {len(uids)} mails handled failed: {_why(exc)}"
             ) from exc
-        self._advance(uids)
+        self._advance(uids + aside)
 
-    def _move(self, client: imapclient.IMAPClient, uids: list[int]) -> None:
-        if not self._processed_exists:
-            if not client.folder_exists(self.processed_folder):
-                client.create_folder(self.processed_folder)
-            self._processed_exists = True
+    def _move(self, client: imapclient.IMAPClient, uids: list[int], folder: str) -> None:
+        if folder not in self._folders_seen:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            self._folders_seen.add(folder)
         if client.has_capability("MOVE"):
-            client.move(uids, self.processed_folder)
+            client.move(uids, folder)
         else:
-            client.copy(uids, self.processed_folder)
+            client.copy(uids, folder)
             client.delete_messages(uids)
             if client.has_capability("UIDPLUS"):
                 client.uid_expunge(uids)

@@ -28,12 +28,14 @@ class MaildirSource:
         self,
         path: Path,
         processed_folder: str,
+        quarantine_folder: str,
         first_run: str,
         first_run_since: dt.date | None,
         tz: dt.tzinfo,
     ) -> None:
         self.path = path
         self.processed_folder = processed_folder
+        self.quarantine_folder = quarantine_folder
         self.first_run = first_run
         self.first_run_since = first_run_since
         self.tz = tz
@@ -116,22 +118,23 @@ class MaildirSource:
             cursor.save()
         return positions
 
-    def ack(self, source_refs: Sequence[str]) -> None:
+    def ack(self, source_refs: Sequence[str], quarantined: Sequence[str] = ()) -> None:
+        aside = set(quarantined) if self.quarantine_folder else set()
         keys = [ref[len(self.key) + 1 :] for ref in source_refs if self.owns(ref)]
-        for key in keys:
-            self._ack_one(key)
+        for ref, key in zip([r for r in source_refs if self.owns(r)], keys, strict=True):
+            self._ack_one(key, self.quarantine_folder if ref in aside else self.processed_folder)
         cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
         if cursor is not None and set(keys) & set(cursor.backlog):
             cursor.backlog = [k for k in cursor.backlog if k not in set(keys)]
             cursor.save()
 
-    def _ack_one(self, key: str) -> None:
+    def _ack_one(self, key: str, folder_name: str) -> None:
         file = self._files.get(key) or self._find(key)
         if file is None:
             return
         flags = file.name.partition(":")[2][2:] if ":" in file.name else ""
         flags = "".join(sorted(set(flags) | {"S"}))
-        folder = self.path / f".{self.processed_folder}" if self.processed_folder else self.path
+        folder = self.path / f".{folder_name}" if folder_name else self.path
         target = folder / "cur" / f"{key}:2,{flags}"
         try:
             for sub in ("new", "cur", "tmp"):
