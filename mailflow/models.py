@@ -117,7 +117,8 @@ class Message(BaseModel):
     to = JSONField(default=list)
     cc = JSONField(default=list)
     subject = pw.TextField(default="")
-    text = pw.TextField(default="")
+    text = pw.TextField(default="")  # what is shown: a reply without its quoted history
+    full_text = pw.TextField(default="")  # the whole plain text as received
     html = pw.TextField(null=True)
     date_header = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(index=True)

@@ -4,8 +4,9 @@ JSON shape (documented in README; fields are only ever added, never renamed):
 ticket: number, status, priority, category, subject, requester, requester_name, submitted_at,
 created_at, updated_at, respond_by, resolve_by, first_response_at, resolved_at, closed_at
 (ISO 8601 with offset, in the support time zone; null when unset); ``show`` adds messages
-(direction, kind, from, from_name, to, cc, subject, date, message_id, text, attachments: filename,
-content_type, size, sha256, inline) and events (at, actor, kind, data).
+(direction, kind, from, from_name, to, cc, subject, date, message_id, text (without quoted
+history), full_text, attachments: filename, content_type, size, sha256, inline) and events
+(at, actor, kind, data).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def ticket_detail(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:
                 "date": iso(message.created_at, tz),
                 "message_id": message.message_id,
                 "text": message.text,
+                "full_text": message.full_text or message.text,
                 "attachments": [
                     {
                         "filename": a.filename,

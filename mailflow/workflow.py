@@ -37,6 +37,7 @@ from mailflow.models import (
 from mailflow.notify import Renderer, pick_language
 from mailflow.outgoing import OutgoingMail
 from mailflow.parsing import Address, InboundMail, ParseError, parse
+from mailflow.quoting import visible_text
 from mailflow.routing import Decision, Lookups, route
 from mailflow.sources import RawMail
 from mailflow.storage import BlobStore
@@ -237,7 +238,7 @@ def _follow_up(
 ) -> Outcome:
     assert mail.sender is not None and decision.ticket_number is not None
     ticket = Ticket.get(Ticket.number == decision.ticket_number)
-    stored = _store_message(ticket, mail, raw, now)
+    stored = _store_message(ticket, mail, raw, now, reply=True)
     ticket.updated_at = utc(now)
     ticket.save()
     add_event(ticket, now, mail.sender.email, "followup", message=stored, reason=decision.reason)
@@ -246,9 +247,18 @@ def _follow_up(
 
 
 def _store_message(
-    ticket: Ticket | None, mail: InboundMail, raw: RawMail, now: dt.datetime, kind: str = "mail"
+    ticket: Ticket | None,
+    mail: InboundMail,
+    raw: RawMail,
+    now: dt.datetime,
+    kind: str = "mail",
+    reply: bool = False,
 ) -> int:
-    """Record an inbound mail and its attachments; the message's id."""
+    """Record an inbound mail and its attachments; the message's id.
+
+    For a ``reply`` the shown text leaves out quoted history and signature; a new request is
+    shown whole (a forwarded problem report *is* its quoted part). ``full_text`` keeps all.
+    """
     message_id = insert_row(
         Message,
         ticket=ticket,
@@ -263,7 +273,8 @@ def _store_message(
         to=[a.email for a in mail.to],
         cc=[a.email for a in mail.cc],
         subject=mail.subject,
-        text=mail.text,
+        text=visible_text(mail.text) if reply else mail.text,
+        full_text=mail.text,
         html=mail.html,
         date_header=utc(mail.date) if mail.date else None,
         created_at=utc(now),
