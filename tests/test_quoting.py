@@ -13,6 +13,7 @@ from tests.servers import SmtpServer
 from tests.test_e2e_imap import run_once, show, today_prefix
 
 QUOTED = "您好，我们已收到您的请求。\n工单编号：TS20231025001"
+Q = QUOTED.replace("\n", "\n> ")  # as a client quotes it
 
 CLIENTS = {
     "Outlook (zh)": "好的，我试一下。\n\n发件人: IT Support <support@example.com>\n"
@@ -21,14 +22,14 @@ CLIENTS = {
     "Outlook (en)": "Thanks, works now.\n\nFrom: IT Support <support@example.com>\n"
     "Sent: Wednesday, October 25, 2023 9:20 AM\nTo: Wang Fang <w@example.cn>\n"
     "Subject: [TS20231025001] Received\n\n" + QUOTED,
-    "Outlook (old zh)": "好的\n\n-----原始邮件-----\n发件人: IT Support\n发送时间: 2023年10月25日\n\n"
-    + QUOTED,
+    "Outlook (old zh)": "好的\n\n-----原始邮件-----\n发件人: IT Support\n"
+    "发送时间: 2023年10月25日\n\n" + QUOTED,
     "Gmail (en)": "Still broken.\n\nOn Wed, Oct 25, 2023 at 9:20 AM IT Support "
-    "<support@example.com> wrote:\n> " + QUOTED.replace("\n", "\n> "),
-    "Gmail (zh)": "还是不行。\n\n在 2023年10月25日周三 09:20，IT Support <support@example.com> 写道：\n> "
-    + QUOTED.replace("\n", "\n> "),
-    "Apple Mail (zh)": "收到\n\n> 2023年10月25日 09:20，IT Support <support@example.com> 写道：\n>\n> "
-    + QUOTED.replace("\n", "\n> "),
+    "<support@example.com> wrote:\n> " + Q,
+    "Gmail (zh)": "还是不行。\n\n在 2023年10月25日周三 09:20，"
+    "IT Support <support@example.com> 写道：\n> " + Q,
+    "Apple Mail (zh)": "收到\n\n> 2023年10月25日 09:20，"
+    "IT Support <support@example.com> 写道：\n>\n> " + Q,
     "Thunderbird (zh)": "谢谢\n\n在 2023/10/25 9:20, IT Support 写道:\n> "
     + QUOTED.replace("\n", "\n> "),
     "Foxmail": '已经好了\n\n\n------------------ 原始邮件 ------------------\n发件人: "IT Support"'
