@@ -9,6 +9,7 @@ replace what no charset can read.
 from __future__ import annotations
 
 import codecs
+import re
 
 # A declared charset → the superset that decodes everything the label is misused for.
 SUPERSETS = {
@@ -57,30 +58,116 @@ def normalize(label: str | None) -> str | None:
         return None
 
 
+_KANA = re.compile(r"[\u3041-\u30ff]")
+_HALFWIDTH_KANA = re.compile(r"[\uff61-\uff9f]")
+
+
 def decode(data: bytes, declared: str | None = None) -> tuple[str, str | None]:
     """Decode ``data``; return the text and a defect note (None when the label was right)."""
+    if not data:
+        return "", None
     codec = normalize(declared)
+    if data.isascii() and b"\x1b$" in data:
+        # ISO-2022-JP is 7-bit: unlabelled or labelled ASCII it passes for plain text. The
+        # escape sequences give it away. Windows writes NEC extensions (①, ㈱) that only the
+        # JIS X 0213 variant knows, hence the list.
+        label_fits = (codec or "").startswith("iso2022_jp")
+        for variant in ("iso2022_jp_ext", "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_2"):
+            try:
+                text = data.decode(variant)
+            except UnicodeDecodeError:
+                continue
+            return text, None if label_fits else _note(declared, "iso-2022-jp")
+        windows = _iso2022jp_as_cp932(data)
+        if windows is not None:
+            return windows, None if label_fits else _note(declared, "iso-2022-jp")
     if codec is not None:
         try:
             return data.decode(codec), None
         except UnicodeDecodeError:
             pass
-    if not data:
-        return "", None
-    if data.isascii() and b"\x1b$" in data:
-        # ISO-2022-JP is 7-bit: without a label it passes for ASCII. The escape gives it away.
-        try:
-            return data.decode("iso2022_jp_ext"), _note(declared, "iso-2022-jp")
-        except UnicodeDecodeError:
-            pass
-    for fallback in FALLBACKS:
-        if fallback == codec:
-            continue
-        try:
-            return data.decode(fallback), _note(declared, fallback)
-        except UnicodeDecodeError:
-            continue
+    decoded = _guess(data, codec)
+    if decoded is not None:
+        return decoded[0], _note(declared, decoded[1])
     return data.decode("utf-8", "replace"), _note(declared, "utf-8 with replacement characters")
+
+
+def _guess(data: bytes, tried: str | None) -> tuple[str, str] | None:
+    results: dict[str, str] = {}
+    for fallback in FALLBACKS:
+        if fallback == tried:
+            continue
+        try:
+            results[fallback] = data.decode(fallback)
+        except UnicodeDecodeError:
+            continue
+        if fallback == "utf-8":
+            return results[fallback], fallback
+    mixed = _mostly_utf8(data)
+    if mixed is not None:
+        return mixed, "utf-8 with stray cp1252 bytes"
+    # GB18030 decodes almost any byte pairs, Shift_JIS among them. Japanese decoded as
+    # Shift_JIS shows kana; Chinese decoded as Shift_JIS shows half-width katakana noise.
+    japanese = results.get("cp932")
+    if japanese and _KANA.search(japanese) and not _HALFWIDTH_KANA.search(japanese):
+        return japanese, "cp932"
+    for fallback in FALLBACKS:
+        if fallback in results:
+            return results[fallback], fallback
+    return None
+
+
+_JIS_ESCAPES = re.compile(rb"\x1b(\$B|\$@|\(B|\(J|\(I)")
+
+
+def _iso2022jp_as_cp932(data: bytes) -> str | None:
+    """ISO-2022-JP as Windows writes it (CP50220: NEC row 13, IBM extensions), which no Python
+    codec reads: re-code the JIS X 0208 pairs to Shift_JIS and decode with cp932."""
+    out = bytearray()
+    mode = b"(B"
+    pos = 0
+    for match in [*_JIS_ESCAPES.finditer(data), None]:
+        end = match.start() if match else len(data)
+        chunk = data[pos:end]
+        if mode in (b"$B", b"$@"):
+            chunk = chunk.replace(b"\n", b"").replace(b"\r", b"")
+            if len(chunk) % 2:
+                return None
+            for i in range(0, len(chunk), 2):
+                out += _jis_to_sjis(chunk[i], chunk[i + 1])
+        elif mode == b"(I":
+            out += bytes(b + 0x80 for b in chunk)
+        else:
+            out += chunk
+        if match:
+            mode = match.group(1)
+            pos = match.end()
+    try:
+        return out.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+
+
+def _jis_to_sjis(first: int, second: int) -> bytes:
+    row = (first + 1) // 2 + (0x70 if first <= 0x5E else 0xB0)
+    cell = second + (0x1F if first % 2 else 0x7E)
+    if first % 2 and second >= 0x60:
+        cell += 1
+    return bytes([row, cell])
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 with a few stray single-byte (cp1252) characters, as when texts are pasted
+    together; None unless real UTF-8 sequences clearly dominate the undecodable bytes."""
+    text = data.decode("utf-8", "surrogateescape")
+    stray = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+    multibyte = sum(1 for ch in text if ord(ch) > 0x7F and not "\udc80" <= ch <= "\udcff")
+    if not multibyte or stray > multibyte:
+        return None
+    return "".join(
+        bytes([ord(ch) - 0xDC00]).decode("cp1252", "replace") if "\udc80" <= ch <= "\udcff" else ch
+        for ch in text
+    )
 
 
 def _note(declared: str | None, used: str) -> str | None:

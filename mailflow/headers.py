@@ -14,6 +14,7 @@ import re
 
 from mailflow import charsets
 
+LOCAL_ONLY = {"mailer-daemon", "postmaster"}
 _FOLD = re.compile(rb"\r?\n[ \t]")
 _ENCODED_WORD_GAP = re.compile(r"(\?=)\s+(=\?)")
 
@@ -84,7 +85,9 @@ def addresses(value: bytes | None) -> list[tuple[str, str]]:
         addr = raw_addr.strip().strip("<>").strip()
         if "=?" in addr:  # an encoded word pasted into the addr-spec by a broken client
             addr = decode_words(addr)
-        if not addr or "@" not in addr:
+        # No domain is no address ("[??????]", a bare name), except the system senders that
+        # some MTAs write without one ("MAILER-DAEMON (Mail Delivery System)").
+        if not addr or ("@" not in addr and addr.lower() not in LOCAL_ONLY):
             continue
         name = decode_words(raw_name).strip()
         if len(name) >= 2 and name[0] == name[-1] == '"':  # quoted encoded words, decoded late

@@ -133,22 +133,41 @@ def parse(raw: bytes) -> InboundMail:
         text for d in parsed.defects if "CharsetDecodeDefect" not in (text := _describe_defect(d))
     ]
 
-    texts: list[str] = []
+    # The body in order of the parts: plain text as is; an HTML part converted to text unless
+    # it is only the alternative rendering of a plain part (then the plain one speaks).
+    pieces: list[str] = []
     htmls: list[str] = []
-    for part in _body_parts(message):
+    for part, shadowed in _body_parts(message):
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             continue
         text, note = charsets.decode(payload, part.get_content_charset())
         if note:
             defects.append(note)
-        (htmls if part.get_content_subtype() == "html" else texts).append(text)
+        if part.get_content_subtype() == "html":
+            htmls.append(text)
+            if not shadowed:
+                pieces.append(html_to_text(text))
+        else:
+            pieces.append(text)
     html = "\n".join(htmls) if htmls else None
-    body = "\n\n".join(t.strip("\r\n") for t in texts if t.strip())
-    if not body and html:
+    body = "\n\n".join(t.strip("\r\n") for t in pieces if t.strip())
+    if not body and html:  # an empty plain alternative next to a real HTML one
         body = html_to_text(html)
 
-    sender = _first_address(hdr.first(head, "from")) or _first_address(hdr.first(head, "sender"))
+    # The first usable From (some spam carries a broken one before the real one); then Sender;
+    # then Reply-To, the address a reply would go to anyway.
+    sender = next(
+        (
+            a
+            for key in ("from", "sender", "reply-to")
+            for name, value in head
+            if name == key
+            for a in [_first_address(value)]
+            if a is not None
+        ),
+        None,
+    )
     related_ids, related_tickets = _related(message)
     message_id = (hdr.message_ids(hdr.first(head, "message-id")) or [""])[0]
     kept = {
@@ -226,11 +245,14 @@ def _bounced(
     return tuple(sorted(a.decode("utf-8", "replace").lower() for a in permanent))
 
 
-def _body_parts(message: email.message.Message) -> Iterator[email.message.Message]:
-    """Text parts that form the body: not attachments, not inside attached messages."""
-    stack = [message]
+def _body_parts(message: email.message.Message) -> Iterator[tuple[email.message.Message, bool]]:
+    """Text parts that form the body, in order: not attachments, not inside attached mails.
+
+    Each comes with whether it is an HTML rendering shadowed by a plain alternative.
+    """
+    stack: list[tuple[email.message.Message, bool]] = [(message, False)]
     while stack:
-        part = stack.pop(0)
+        part, shadowed = stack.pop(0)
         if part.is_multipart():
             if part.get_content_type() == "message/rfc822":
                 continue
@@ -238,9 +260,11 @@ def _body_parts(message: email.message.Message) -> Iterator[email.message.Messag
             if isinstance(payload, list):
                 subparts = [p for p in payload if isinstance(p, email.message.Message)]
                 if part.get_content_subtype() == "alternative":
-                    stack[:0] = _best_alternative(subparts)
+                    chosen = _best_alternative(subparts)
+                    has_plain = any(p.get_content_type() == "text/plain" for p in chosen)
+                    stack[:0] = [(p, has_plain) for p in chosen]
                 else:
-                    stack[:0] = subparts
+                    stack[:0] = [(p, shadowed) for p in subparts]
             continue
         if part.get_content_maintype() != "text" or part.get_content_subtype() not in (
             "plain",
@@ -249,7 +273,7 @@ def _body_parts(message: email.message.Message) -> Iterator[email.message.Messag
             continue
         if part.get_content_disposition() == "attachment" or part.get_filename():
             continue
-        yield part
+        yield part, shadowed and part.get_content_subtype() == "html"
 
 
 def _best_alternative(parts: list[email.message.Message]) -> list[email.message.Message]:

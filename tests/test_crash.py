@@ -33,15 +33,25 @@ def test_sigkill_at_random_moments(
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     print(f"crash test seed {seed}")
-    e2e_config.write_text(e2e_config.read_text().replace(
-        'first_run = "all"', 'first_run = "all"\npoll_seconds = 1'))
+    e2e_config.write_text(
+        e2e_config.read_text().replace('first_run = "all"', 'first_run = "all"\npoll_seconds = 1')
+    )
     client = imap_account.client()
     for i in range(MAILS):
-        attachments = (("log.txt", "text/plain", b"x" * rng.randint(0, 50_000)),) if i % 7 == 0 \
-            else ()
-        client.append("INBOX", build(f"User {i} <user{i}@example.com>", imap_account.user,
-                                     f"Problem {i:03d}", f"details {i}", attachments=attachments,
-                                     message_id=f"<crash-{i}@client.example>"))
+        attachments = (
+            (("log.txt", "text/plain", b"x" * rng.randint(0, 50_000)),) if i % 7 == 0 else ()
+        )
+        client.append(
+            "INBOX",
+            build(
+                f"User {i} <user{i}@example.com>",
+                imap_account.user,
+                f"Problem {i:03d}",
+                f"details {i}",
+                attachments=attachments,
+                message_id=f"<crash-{i}@client.example>",
+            ),
+        )
     client.logout()
 
     kills = 0
@@ -50,7 +60,8 @@ def test_sigkill_at_random_moments(
     while kills < MAX_KILLS and time.monotonic() - started < TIME_BUDGET:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mailflow", "-c", str(e2e_config), "run"],
-            stdout=subprocess.DEVNULL, stderr=open(log, "ab"),  # noqa: SIM115
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "ab"),  # noqa: SIM115
             env=mailflow_env(),
         )
         time.sleep(rng.uniform(0.05, 0.9))
