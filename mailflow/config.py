@@ -112,6 +112,13 @@ class SlaTarget:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    max_attachment_mb: int
+    max_attachments_total_mb: int
+    max_attachments: int
+
+
+@dataclass(frozen=True)
 class LoopConfig:
     max_per_address_per_hour: int
 
@@ -126,6 +133,7 @@ class Config:
     templates_path: Path | None
     sla: Mapping[str, SlaTarget]
     loops: LoopConfig = field(default_factory=lambda: LoopConfig(5))
+    limits: LimitsConfig = field(default_factory=lambda: LimitsConfig(20, 50, 50))
     source: Path | None = field(default=None, compare=False)
 
 
@@ -345,11 +353,22 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         templates_path=_templates(root.sub("templates")),
         sla=_sla(root.sub("sla")),
         loops=_loops(root.sub("loops")),
+        limits=_limits(root.sub("limits")),
         source=source,
     )
     root.finish()
     _refuse_self_loops(config)
     return config
+
+
+def _limits(s: _Section) -> LimitsConfig:
+    limits = LimitsConfig(
+        max_attachment_mb=s.integer("max_attachment_mb", 20, 1, 2048),
+        max_attachments_total_mb=s.integer("max_attachments_total_mb", 50, 1, 4096),
+        max_attachments=s.integer("max_attachments", 50, 1, 10000),
+    )
+    s.finish()
+    return limits
 
 
 def _loops(s: _Section) -> LoopConfig:

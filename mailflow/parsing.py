@@ -8,8 +8,6 @@ raised only when there is no mail to speak of, and the caller quarantines it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import email.message
 import email.parser
@@ -23,8 +21,9 @@ from dataclasses import dataclass, field
 import flufl.bounce
 import mailparser
 
-from mailflow import charsets
+from mailflow import attachments, charsets
 from mailflow import headers as hdr
+from mailflow.attachments import ParsedAttachment
 from mailflow.errors import MailflowError
 from mailflow.htmltext import html_to_text
 
@@ -60,15 +59,6 @@ class Address:
             return self.email
         name = self.name.replace("\\", "").replace('"', "")
         return f'"{name}" <{self.email}>'
-
-
-@dataclass(frozen=True)
-class ParsedAttachment:
-    filename: str
-    content_type: str
-    data: bytes
-    content_id: str | None = None
-    inline: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +127,9 @@ def parse(raw: bytes) -> InboundMail:
     # it is only the alternative rendering of a plain part (then the plain one speaks).
     pieces: list[str] = []
     htmls: list[str] = []
+    body_parts: set[int] = set()
     for part, shadowed in _body_parts(message):
+        body_parts.add(id(part))
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             continue
@@ -189,7 +181,9 @@ def parse(raw: bytes) -> InboundMail:
         date=_date(hdr.first(head, "date")),
         text=_normalize_newlines(body),
         html=html,
-        attachments=tuple(_attachments(parsed.attachments, defects)),
+        attachments=tuple(
+            attachments.unique_names(list(attachments.extract(message, body_parts, defects)))
+        ),
         headers=kept,
         defects=tuple(defects),
         raw_sha256=hashlib.sha256(raw).hexdigest(),
@@ -283,53 +277,6 @@ def _best_alternative(parts: list[email.message.Message]) -> list[email.message.
         key = part.get_content_type() if not part.is_multipart() else "multipart"
         chosen.setdefault(key, part)
     return list(chosen.values())
-
-
-def _attachments(items: list[dict[str, object]], defects: list[str]) -> Iterator[ParsedAttachment]:
-    for item in items:
-        payload = item.get("payload") or ""
-        try:
-            if item.get("binary"):
-                data = base64.b64decode(str(payload))
-            else:
-                data = str(payload).encode("utf-8", "surrogateescape")
-        except (binascii.Error, ValueError) as exc:
-            defects.append(f"attachment {item.get('filename')!r} undecodable: {exc}")
-            continue
-        content_id = str(item.get("content-id") or "").strip().strip("<>") or None
-        disposition = str(item.get("content-disposition") or "").lower()
-        yield ParsedAttachment(
-            filename=sanitize_filename(str(item.get("filename") or "")),
-            content_type=str(item.get("mail_content_type") or "application/octet-stream").lower(),
-            data=data,
-            content_id=content_id,
-            inline=disposition.startswith("inline") or (content_id is not None and not disposition),
-        )
-
-
-_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
-
-
-def sanitize_filename(name: str, fallback: str = "attachment") -> str:
-    """A filename safe to show and to offer for saving.
-
-    No folders (either slash), no control or format characters, no Windows device names, no
-    leading dots (hidden files), no trailing dots or spaces, at most 150 characters with the
-    extension kept.
-    """
-    name = hdr.decode_words(name) if "=?" in name else name
-    name = unicodedata.normalize("NFC", name)
-    name = re.split(r"[\\/]", name)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().lstrip(".").rstrip(". ")
-    if not name:
-        return fallback
-    if _RESERVED.match(name):
-        name = "_" + name
-    if len(name) > 150:
-        stem, dot, ext = name.rpartition(".")
-        name = stem[: 150 - len(ext) - 1] + "." + ext if dot and len(ext) <= 16 else name[:150]
-    return name
 
 
 def _addresses(head: list[tuple[str, bytes]], name: str) -> tuple[Address, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 import peewee as pw
 
 from mailflow import ids, outbox
+from mailflow.attachments import Limits, ParsedAttachment, within_limits
 from mailflow.config import Config
 from mailflow.errors import StorageError
 from mailflow.models import (
@@ -43,6 +44,8 @@ from mailflow.sources import RawMail
 from mailflow.storage import BlobStore
 
 log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,16 @@ class Prepared:
     raw: RawMail
     mail: InboundMail | None
     error: str = ""
+    accepted: tuple[ParsedAttachment, ...] = ()
+    refused: tuple[tuple[ParsedAttachment, str], ...] = ()
 
 
-def prepare(raw: RawMail, store: BlobStore) -> Prepared:
-    """Parse ``raw`` and write its raw bytes and attachments to the store (not yet synced)."""
+def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
+    """Parse ``raw`` and write its raw bytes and accepted attachments to the store (unsynced).
+
+    Attachments over the limits are not stored as files of their own: they stay inside the
+    raw mail, which is always kept, and the requester is told.
+    """
     store.put(raw.data, sync=False)
     try:
         mail = parse(raw.data)
@@ -89,9 +98,10 @@ def prepare(raw: RawMail, store: BlobStore) -> Prepared:
         # A parser bug must cost one mail (quarantined with its bytes), not the daemon.
         log.exception("parsing %s failed", raw.label or raw.source_ref)
         return Prepared(raw, None, f"{type(exc).__name__}: {exc}")
-    for attachment in mail.attachments:
+    accepted, refused = within_limits(mail.attachments, limits)
+    for attachment in accepted:
         store.put(attachment.data, sync=False)
-    return Prepared(raw, mail)
+    return Prepared(raw, mail, accepted=accepted, refused=refused)
 
 
 def handle_group(
@@ -110,7 +120,11 @@ def handle_group(
     stay in the mailbox for the next try. ``should_stop`` is asked after each mail, so a stop
     request finishes the mail in hand and commits what was done.
     """
-    prepared = [prepare(raw, services.store) for raw in raws]
+    limits = services.config.limits
+    caps = Limits(
+        limits.max_attachment_mb * MB, limits.max_attachments_total_mb * MB, limits.max_attachments
+    )
+    prepared = [prepare(raw, services.store, caps) for raw in raws]
     services.store.sync()
     outcomes: list[Outcome] = []
     with transaction(services.db):
@@ -176,14 +190,15 @@ def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
     if decision.action in ("own", "automatic"):
         return _automatic(mail, raw, decision, now)
     if decision.action == "followup":
-        return _follow_up(mail, raw, decision, now, services)
-    return _create(mail, raw, decision, now, services)
+        return _follow_up(item, mail, decision, now, services)
+    return _create(item, mail, decision, now, services)
 
 
 def _create(
-    mail: InboundMail, raw: RawMail, decision: Decision, now: dt.datetime, services: Services
+    item: Prepared, mail: InboundMail, decision: Decision, now: dt.datetime, services: Services
 ) -> Outcome:
     config = services.config
+    raw = item.raw
     assert mail.sender is not None  # routing quarantines sender-less mail
     number = ids.allocate(config.support.ticket_prefix, ids.ticket_day(now, config.support.tz))
     submitted = min(aware(raw.received_at) if raw.received_at else now, now)
@@ -206,7 +221,8 @@ def _create(
         respond_by=utc(submitted + dt.timedelta(minutes=target.respond_minutes)),
         resolve_by=utc(submitted + dt.timedelta(minutes=target.resolve_minutes)),
     )
-    stored = _store_message(ticket, mail, raw, now)
+    stored = _store_message(ticket, mail, raw, now, accepted=item.accepted)
+    _note_refused(ticket, item, now)
     add_event(
         ticket,
         now,
@@ -228,17 +244,26 @@ def _create(
     if why_not:
         add_event(ticket, now, "system", "acknowledgement_suppressed", reason=why_not)
     else:
-        _acknowledge(ticket, mail, requester, now, services)
+        _acknowledge(ticket, mail, requester, now, services, item.refused)
     _receipt(raw, "created", stored, now)
     return Outcome("created", number, mail.sender.email, decision.reason)
 
 
 def _follow_up(
-    mail: InboundMail, raw: RawMail, decision: Decision, now: dt.datetime, services: Services
+    item: Prepared, mail: InboundMail, decision: Decision, now: dt.datetime, services: Services
 ) -> Outcome:
     assert mail.sender is not None and decision.ticket_number is not None
+    raw = item.raw
     ticket = Ticket.get(Ticket.number == decision.ticket_number)
-    stored = _store_message(ticket, mail, raw, now, reply=True)
+    stored = _store_message(ticket, mail, raw, now, reply=True, accepted=item.accepted)
+    _note_refused(ticket, item, now)
+    if item.refused:
+        sender = Address(mail.sender.name, mail.sender.email)
+        why_not = _why_no_auto_reply(decision, sender, now, services)
+        if why_not:
+            add_event(ticket, now, "system", "notice_suppressed", reason=why_not)
+        else:
+            _send_template(ticket, "attachments_refused", mail, sender, now, services, item.refused)
     ticket.updated_at = utc(now)
     ticket.save()
     add_event(ticket, now, mail.sender.email, "followup", message=stored, reason=decision.reason)
@@ -253,6 +278,7 @@ def _store_message(
     now: dt.datetime,
     kind: str = "mail",
     reply: bool = False,
+    accepted: tuple[ParsedAttachment, ...] = (),
 ) -> int:
     """Record an inbound mail and its attachments; the message's id.
 
@@ -283,7 +309,7 @@ def _store_message(
         source_ref=raw.source_ref,
         defects=list(mail.defects),
     )
-    for item in mail.attachments:
+    for item in accepted:
         insert_row(
             Attachment,
             message=message_id,
@@ -433,22 +459,66 @@ def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
 
 
 def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
+    """What every template sees: the ticket, its tag, the support desk, the limits."""
+    limits = config.limits
     return {
         "ticket": ticket,
         "tag": ids.tag(ticket["number"]),
         "support": {"name": config.support.name, "address": config.support.address},
+        "refused": [],
+        "limits": {
+            "each_mb": limits.max_attachment_mb,
+            "total_mb": limits.max_attachments_total_mb,
+            "count": limits.max_attachments,
+        },
     }
 
 
+def _note_refused(ticket: Ticket, item: Prepared, now: dt.datetime) -> None:
+    if item.refused:
+        add_event(
+            ticket,
+            now,
+            "system",
+            "attachments_refused",
+            files=[
+                {"filename": a.filename, "size": len(a.data), "reason": why}
+                for a, why in item.refused
+            ],
+        )
+
+
 def _acknowledge(
-    ticket: Ticket, mail: InboundMail, requester: Address, now: dt.datetime, services: Services
+    ticket: Ticket,
+    mail: InboundMail,
+    requester: Address,
+    now: dt.datetime,
+    services: Services,
+    refused: tuple[tuple[ParsedAttachment, str], ...] = (),
 ) -> None:
+    _send_template(ticket, "acknowledgement", mail, requester, now, services, refused)
+
+
+def _send_template(
+    ticket: Ticket,
+    kind: str,
+    mail: InboundMail,
+    to: Address,
+    now: dt.datetime,
+    services: Services,
+    refused: tuple[tuple[ParsedAttachment, str], ...] = (),
+) -> None:
+    """Render ``kind`` for ``ticket``, answer ``mail`` with it through the outbox."""
     config = services.config
     context = base_context(config, ticket_context(ticket, config))
-    rendered = services.renderer.render("acknowledgement", ticket.language, context)
+    context["refused"] = [
+        {"filename": a.filename, "size_mb": round(len(a.data) / MB, 1), "reason": why}
+        for a, why in refused
+    ]
+    rendered = services.renderer.render(kind, ticket.language, context)
     outgoing = OutgoingMail(
         sender=Address(config.support.name, config.support.address),
-        to=(requester,),
+        to=(to,),
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
@@ -456,8 +526,8 @@ def _acknowledge(
         in_reply_to=mail.message_id,
         references=mail.references,
     )
-    message = outbox.queue(outgoing, "acknowledgement", ticket, now, services.token())
-    add_event(ticket, now, "system", "acknowledgement_queued", message=message, to=requester.email)
+    message = outbox.queue(outgoing, kind, ticket, now, services.token())
+    add_event(ticket, now, "system", f"{kind}_queued", message=message, to=to.email)
 
 
 def _receipt(raw: RawMail, outcome: str, message: int | None, now: dt.datetime) -> None:

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailflow.parsing import ParseError, parse, sanitize_filename
+from mailflow.attachments import sanitize_filename
+from mailflow.parsing import ParseError, parse
 from mailflow.routing import Lookups, route
 from tests.mails import build, fixture
 

@@ -35,6 +35,8 @@ def sample(number: str = "TS20231025001") -> dict[str, object]:
         "ticket": ticket,
         "tag": f"[{number}]",
         "support": {"name": "IT 服务台", "address": "support@example.com"},
+        "refused": [],
+        "limits": {"each_mb": 20, "total_mb": 50, "count": 50},
     }
 
 
