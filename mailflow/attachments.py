@@ -139,9 +139,23 @@ def unique_names(items: list[ParsedAttachment]) -> list[ParsedAttachment]:
 def _report_bytes(part: email.message.Message) -> bytes:
     payload = part.get_payload()
     if isinstance(payload, list):
-        blocks = [p.as_string() for p in payload if isinstance(p, email.message.Message)]
-        return "\n".join(blocks).encode("utf-8", "surrogateescape")
+        blocks = [_serialize(p) for p in payload if isinstance(p, email.message.Message)]
+        return b"\n".join(blocks)
     return _payload(part)
+
+
+def _serialize(message: email.message.Message) -> bytes:
+    """A parsed (sub)message back to bytes, even when the generator refuses its headers."""
+    try:
+        return message.as_bytes()
+    except Exception:
+        head = "".join(f"{k}: {v}\n" for k, v in message.raw_items())
+        body = message.get_payload()
+        if isinstance(body, list):
+            tail = b"\n".join(_serialize(p) for p in body if isinstance(p, email.message.Message))
+        else:
+            tail = str(body).encode("utf-8", "surrogateescape")
+        return head.encode("utf-8", "surrogateescape") + b"\n" + tail
 
 
 def _payload(part: email.message.Message) -> bytes:
@@ -156,10 +170,7 @@ def _attached_mail(part: email.message.Message) -> ParsedAttachment:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
     if isinstance(inner, email.message.Message):
-        try:
-            data = inner.as_bytes()
-        except (UnicodeError, LookupError, ValueError):
-            data = inner.as_string().encode("utf-8", "surrogateescape")
+        data = _serialize(inner)
         subject = hdr.decode_words(_raw_header(inner, "subject") or "")
     else:
         data, subject = _payload(part), ""

@@ -54,7 +54,7 @@ def normalize(label: str | None) -> str | None:
     name = SUPERSETS.get(name, name)
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or garbage such as an embedded NUL
         return None
 
 

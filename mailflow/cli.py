@@ -197,7 +197,7 @@ def _check_templates(services: Services) -> None:
 
 def cmd_init_db(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    db = open_database(config.database_url)
+    db = open_database(config.database_url, config.database_busy_seconds)
     version = init_schema(db)
     print(f"database ready (schema version {version})")
     return EX_OK
@@ -229,7 +229,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def _open_read(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
-    db = open_database(config.database_url)
+    db = open_database(config.database_url, config.database_busy_seconds)
     init_schema(db)
     return config
 
@@ -340,7 +340,7 @@ def _templates_ok(config: Config) -> str:
 
 def _check_database(config: Config) -> str:
 
-    db = open_database(config.database_url)
+    db = open_database(config.database_url, config.database_busy_seconds)
     version = init_schema(db)
     BlobStore(config.storage_path).check_writable()
     return (

@@ -127,6 +127,7 @@ class LoopConfig:
 class Config:
     support: SupportConfig
     database_url: str
+    database_busy_seconds: int
     storage_path: Path
     mailbox: MailboxConfig
     smtp: SmtpConfig
@@ -337,7 +338,6 @@ def _database_url(s: _Section, base: Path) -> str:
             raise ConfigError(s.key("url"), "must look like sqlite:///var/mailflow.db")
         if path != ":memory:":
             url = "sqlite:///" + str(_resolve(base, path))
-    s.finish()
     return url
 
 
@@ -346,7 +346,8 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
     root = _Section(data, "", base)
     config = Config(
         support=_support(root.sub("support")),
-        database_url=_database_url(root.sub("database"), base),
+        database_url=_database_url(database := root.sub("database"), base),
+        database_busy_seconds=database.integer("busy_timeout_seconds", 30, 1, 3600),
         storage_path=_storage(root.sub("storage")),
         mailbox=_mailbox(root.sub("mailbox")),
         smtp=_smtp(root.sub("smtp")),
@@ -356,6 +357,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         limits=_limits(root.sub("limits")),
         source=source,
     )
+    database.finish()
     root.finish()
     _refuse_self_loops(config)
     return config

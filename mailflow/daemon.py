@@ -130,7 +130,7 @@ def build_transport(config: Config, environ: dict[str, str] | Any) -> Transport:
 
 def open_services(config: Config, token: Callable[[], str] | None = None) -> Services:
     """Open the database (creating or upgrading the schema) and the stores."""
-    db = open_database(config.database_url)
+    db = open_database(config.database_url, config.database_busy_seconds)
     init_schema(db)
     renderer = Renderer(config.templates_path, config.support.tz)
     return Services(
@@ -193,6 +193,10 @@ class Worker:
                 self._mailbox_failed(now, report, f"mailbox unavailable: {exc}")
             except StorageError as exc:
                 self._mailbox_failed(now, report, f"storage problem, mail left in mailbox: {exc}")
+            except (pw.OperationalError, pw.InterfaceError) as exc:
+                self._mailbox_failed(
+                    now, report, f"storage problem, mail left in mailbox: database: {exc}"
+                )
         report.poll_seconds = time.perf_counter() - started
         if self._sender is not None:
             sender, self._sender = self._sender, None

@@ -8,6 +8,7 @@ before decoding so that a word split mid-character still yields the character.
 
 from __future__ import annotations
 
+import email.errors
 import email.header
 import email.utils
 import re
@@ -16,6 +17,7 @@ from mailflow import charsets
 
 LOCAL_ONLY = {"mailer-daemon", "postmaster"}
 _FOLD = re.compile(rb"\r?\n[ \t]")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _ENCODED_WORD_GAP = re.compile(r"(\?=)\s+(=\?)")
 
 
@@ -63,8 +65,9 @@ def decode_words(text: str) -> str:
     joined = _ENCODED_WORD_GAP.sub(r"\1\2", text)
     try:
         parts = email.header.decode_header(joined)
-    except (ValueError, LookupError, AssertionError):
-        return text
+    except (ValueError, LookupError, AssertionError, email.errors.HeaderParseError):
+        # One broken word (bad base64, say) must not cost the others: decode them one by one.
+        return _ENCODED_WORD.sub(_one_word, text)
     out: list[str] = []
     for chunk, charset in parts:
         if isinstance(chunk, str):
@@ -73,6 +76,16 @@ def decode_words(text: str) -> str:
             decoded, _ = charsets.decode(chunk, charset)
             out.append(decoded)
     return "".join(out)
+
+
+def _one_word(match: re.Match[str]) -> str:
+    try:
+        [(chunk, charset)] = email.header.decode_header(match.group(0))
+    except (ValueError, LookupError, AssertionError, email.errors.HeaderParseError):
+        return match.group(0)
+    if isinstance(chunk, str):
+        return chunk
+    return charsets.decode(chunk, charset)[0]
 
 
 def addresses(value: bytes | None) -> list[tuple[str, str]]:

@@ -227,7 +227,7 @@ ALL_MODELS: list[type[BaseModel]] = [
 ]
 
 
-def open_database(url: str) -> pw.Database:
+def open_database(url: str, busy_seconds: int = 30) -> pw.Database:
     """Connect to ``url`` and bind the models to it.
 
     SQLite gets WAL (readers never block the writer), foreign keys, a busy timeout instead of an
@@ -244,12 +244,12 @@ def open_database(url: str) -> pw.Database:
                 raise StorageError(f"cannot create database folder for {path}: {exc}") from exc
         db: pw.Database = pw.SqliteDatabase(
             path,
-            timeout=30,
+            timeout=busy_seconds,
             lock_type="IMMEDIATE",
             pragmas={
                 "journal_mode": "wal",
                 "foreign_keys": 1,
-                "busy_timeout": 30000,
+                "busy_timeout": busy_seconds * 1000,
                 "synchronous": "full",
             },
         )
@@ -274,8 +274,23 @@ def redact(url: str) -> str:
 
 
 def init_schema(db: pw.Database) -> int:
-    """Create missing tables and record the schema version; safe to run any number of times."""
-    with db.atomic():
+    """Create missing tables and record the schema version; safe to run any number of times.
+
+    An up-to-date database is only read (no write lock), so starting mailflow next to a busy
+    writer does not wait for it.
+    """
+    try:
+        if db.table_exists("meta"):
+            row = Meta.get_or_none(Meta.key == "schema_version")
+            if (
+                row is not None
+                and int(row.value) == SCHEMA_VERSION
+                and all(db.table_exists(m._meta.table_name) for m in ALL_MODELS)
+            ):
+                return SCHEMA_VERSION
+    except (pw.OperationalError, pw.InterfaceError) as exc:
+        raise StorageError(f"database: {exc}") from exc
+    with transaction(db):
         db.create_tables(ALL_MODELS, safe=True)
         row = Meta.get_or_none(Meta.key == "schema_version")
         current = int(row.value) if row else 0

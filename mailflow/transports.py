@@ -9,6 +9,7 @@ sees it as such rather than as a flaky network.
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -192,7 +193,11 @@ class MaildirTransport:
 
 
 def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if re.search(r"\b[45]\.2\.2\b", text) or "quota" in text.lower():
+        # A full mailbox is the recipient's problem, not a network one: say so.
+        return f"recipient's mailbox is full ({text})"
+    return text
 
 
 def _reply(exc: BaseException) -> str:

@@ -5,7 +5,8 @@ ticket: number, status, priority, category, subject, requester, requester_name, 
 created_at, updated_at, respond_by, resolve_by, first_response_at, resolved_at, closed_at
 (ISO 8601 with offset, in the support time zone; null when unset); ``show`` adds messages
 (direction, kind, from, from_name, to, cc, subject, date, message_id, text (without quoted
-history), full_text, attachments: filename, content_type, size, sha256, inline) and events
+history), full_text, attachments: filename, content_type, size, sha256, inline,
+content_id) and events
 (at, actor, kind, data).
 """
 
@@ -67,6 +68,7 @@ def ticket_detail(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:
                         "size": a.size,
                         "sha256": a.sha256,
                         "inline": a.inline,
+                        "content_id": a.content_id,
                     }
                     for a in message.attachments.order_by(Attachment.id)
                 ],

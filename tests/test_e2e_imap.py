@@ -256,3 +256,38 @@ def test_starttls_refused_by_server_is_an_error_not_plaintext(tmp_path: Path) ->
         assert "Login: user=<a@example.test>" not in log
     finally:
         plain.close()
+
+
+def test_reply_without_tag_threads_by_references_and_strangers_do_not(
+    e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    """A client that mangles the subject still threads by In-Reply-To; a stranger's mail with a
+    real ticket's tag becomes a ticket of its own."""
+    imap_account.append(build("Ann <ann@example.com>", imap_account.user, "Wi-Fi drops", "x"))
+    run_once(e2e_config)
+    number = today_prefix() + "001"
+    ack = email.message_from_bytes(smtp_server.wait_for(1)[0].data, policy=email.policy.default)
+    imap_account.append(
+        build(
+            "ann@example.com",
+            imap_account.user,
+            "AW: Wi-Fi",
+            "still drops",
+            in_reply_to=ack["Message-ID"],
+        )
+    )
+    imap_account.append(
+        build(
+            "mallory@evil.example",
+            imap_account.user,
+            f"Re: [{number}] Wi-Fi drops",
+            "Status: closed",
+        )
+    )
+    log = run_once(e2e_config)
+    assert f"{number} follow-up from ann@example.com" in log
+    listed = tickets(e2e_config)
+    assert [t["requester"] for t in listed] == ["ann@example.com", "mallory@evil.example"]
+    second = show(e2e_config, str(listed[1]["number"]))
+    created = next(e for e in second["events"] if e["kind"] == "created")  # type: ignore[union-attr]
+    assert "is not a participant" in created["data"]["reason"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,76 @@ def test_shared_corpus_parses_without_crashing() -> None:
     for box in boxes:
         mail = parse(box.read_bytes())
         assert mail.raw_size == box.stat().st_size
+
+
+def _corpus_samples() -> list[bytes]:
+    boxes = sorted(CORPUS.rglob("*.box"))[:60] if CORPUS.is_dir() else []
+    return [b.read_bytes()[:30000] for b in boxes] or [fixture("qqmail_with_screenshot.eml")]
+
+
+SAMPLES = _corpus_samples()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(range(len(SAMPLES))),
+    st.lists(st.tuples(st.integers(0, 29999), st.integers(0, 255)), max_size=30),
+    st.integers(0, 30000),
+    st.binary(max_size=200),
+)
+def test_mutated_real_mails_parse_or_raise_parse_error(
+    index: int, flips: list[tuple[int, int]], cut: int, junk: bytes
+) -> None:
+    """Real mails with flipped bytes, cut short, with junk inserted: never any other error."""
+    raw = bytearray(SAMPLES[index])
+    for position, value in flips:
+        if position < len(raw):
+            raw[position] = value
+    mutated = bytes(raw[: max(cut, 1)]) + junk
+    try:
+        mail = parse(mutated)
+    except ParseError:
+        return
+    assert isinstance(mail.text, str) and isinstance(mail.subject, str)
+    "\n".join(a.filename for a in mail.attachments).encode("utf-8")  # names are valid text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(range(len(SAMPLES))), st.integers(0, 3000), st.binary(max_size=100))
+def test_workflow_quarantines_what_it_cannot_read(index: int, cut: int, junk: bytes) -> None:
+    """Through the whole workflow a mangled mail becomes a ticket, a record, or quarantine."""
+    from mailflow.sources import RawMail
+    from mailflow.workflow import handle
+
+    services = _property_services()
+    raw = SAMPLES[index][:cut] + junk
+    outcome = handle(RawMail(raw, None), dt.datetime.now(dt.UTC), services)
+    assert outcome.action in {
+        "created",
+        "followup",
+        "duplicate",
+        "quarantined",
+        "own",
+        "bounce",
+        "auto_reply",
+    }
+
+
+_SERVICES: list[object] = []
+
+
+def _property_services():  # type: ignore[no-untyped-def]
+    import tempfile
+
+    from mailflow import config as config_mod
+    from mailflow.daemon import open_services
+    from mailflow.models import database_proxy
+
+    if not _SERVICES:
+        folder = Path(tempfile.mkdtemp(prefix="mailflow-prop-"))
+        (folder / "config.toml").write_text("")
+        _SERVICES.append(open_services(config_mod.load(folder / "config.toml")))
+    services = _SERVICES[0]
+    # Models are bound to one database at a time; other in-process tests may have rebound them.
+    database_proxy.initialize(services.db)  # type: ignore[attr-defined]
+    return services

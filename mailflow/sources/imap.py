@@ -327,7 +327,10 @@ def _why(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    return (str(exc) or type(exc).__name__).strip("b'\"")
+    text = (str(exc) or type(exc).__name__).strip("b'\"")
+    if "OVERQUOTA" in text.upper():
+        return f"the mailbox is over its quota ({text})"
+    return text
 
 
 def _quietly_close(client: imapclient.IMAPClient) -> None:

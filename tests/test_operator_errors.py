@@ -1,0 +1,83 @@
+"""Operator errors: a clear message, nothing lost, and a retry once the cause is gone."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import imapclient
+
+from tests.conftest import ImapAccount, run_mailflow
+from tests.mails import build
+from tests.servers import SmtpServer
+from tests.test_e2e_imap import run_once, tickets
+from tests.test_outbox import make_worker, new_ticket
+
+
+def _unseen(account: ImapAccount) -> list[int]:
+    client = account.client()
+    client.select_folder("INBOX", readonly=True)
+    try:
+        return list(client.search(["UNSEEN"]))
+    finally:
+        client.logout()
+
+
+def test_locked_database_leaves_mail_in_the_mailbox(
+    e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    e2e_config.write_text(
+        e2e_config.read_text().replace(
+            'url = "sqlite:///var/mailflow.db"',
+            'url = "sqlite:///var/mailflow.db"\nbusy_timeout_seconds = 1',
+        )
+    )
+    assert "busy_timeout_seconds = 1" in e2e_config.read_text()
+    imap_account.append(build("a@example.com", imap_account.user, "first", "x"))
+    run_once(e2e_config)
+    imap_account.append(build("b@example.com", imap_account.user, "second", "x"))
+    holder = sqlite3.connect(e2e_config.parent / "var/mailflow.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = run_mailflow(e2e_config, "run", "--once")
+        assert result.returncode == 1
+        assert "storage problem, mail left in mailbox" in result.stderr
+        assert "database is locked" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(_unseen(imap_account)) == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    run_once(e2e_config)
+    assert [t["subject"] for t in tickets(e2e_config)] == ["first", "second"]
+    assert _unseen(imap_account) == []
+
+
+def test_unusable_storage_leaves_mail_in_the_mailbox(
+    e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    (e2e_config.parent / "blocked").write_text("a file where the store folder should be")
+    good = e2e_config.read_text()
+    e2e_config.write_text(good.replace('path = "var/store"', 'path = "blocked/store"'))
+    imap_account.append(build("a@example.com", imap_account.user, "hello", "x"))
+    result = run_mailflow(e2e_config, "run", "--once")
+    assert result.returncode == 1
+    assert "storage problem, mail left in mailbox: storage:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(_unseen(imap_account)) == 1
+    e2e_config.write_text(good)
+    run_once(e2e_config)
+    assert [t["subject"] for t in tickets(e2e_config)] == ["hello"]
+    assert imapclient.SEEN  # the mail is handled now
+    assert _unseen(imap_account) == []
+
+
+def test_full_recipient_mailbox_is_named_as_such(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    worker = make_worker(tmp_path, smtp_server)
+    smtp_server.data_reply = "452 4.2.2 Mailbox full"
+    new_ticket(worker)
+    report = worker.run_once()
+    assert report.sent == 0
+    from mailflow.models import Outbox
+
+    assert "recipient's mailbox is full" in Outbox.get().last_error
