@@ -58,7 +58,7 @@ def normalize(label: str | None) -> str | None:
         return None
 
 
-_HIGH_PAIR = re.compile(rb"[\x80-\xff]{2}")
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
 _KANA = re.compile(r"[\u3041-\u30ff]")
 _HALFWIDTH_KANA = re.compile(r"[\uff61-\uff9f]")
 
@@ -107,9 +107,10 @@ def _guess(data: bytes, tried: str | None) -> tuple[str, str] | None:
     mixed = _mostly_utf8(data)
     if mixed is not None:
         return mixed, "utf-8 with stray cp1252 bytes"
-    if "cp1252" in results and not _HIGH_PAIR.search(data):
-        # Chinese and Japanese characters are pairs of high bytes; lone high bytes between
-        # ASCII letters ("Hofj\xe4geralle") are a Western single-byte charset.
+    if "cp1252" in results and max(map(len, _HIGH_RUN.findall(data)), default=0) <= 2:
+        # Chinese and Japanese text has runs of high bytes (two per character, and words of
+        # several characters); one or two between ASCII letters ("Hofj\xe4geralle",
+        # "Gr\xfc\xdfe") is a Western single-byte charset.
         return results["cp1252"], "cp1252"
     # GB18030 decodes almost any byte pairs, Shift_JIS among them. Japanese decoded as
     # Shift_JIS shows kana; Chinese decoded as Shift_JIS shows half-width katakana noise.

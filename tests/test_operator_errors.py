@@ -81,3 +81,16 @@ def test_full_recipient_mailbox_is_named_as_such(tmp_path: Path, smtp_server: Sm
     from mailflow.models import Outbox
 
     assert "recipient's mailbox is full" in Outbox.get().last_error
+
+
+def test_storage_errors_say_what_is_wrong(tmp_path: Path) -> None:
+    """Disk full and permission problems are named as such (errno mapping of the store)."""
+    import errno
+
+    from mailflow.storage import _describe
+
+    assert _describe(OSError(errno.ENOSPC, "No space left"), tmp_path) == (
+        f"storage: disk full under {tmp_path}"
+    )
+    assert "is not writable" in _describe(OSError(errno.EACCES, "Permission denied"), tmp_path)
+    assert "is not writable" in _describe(OSError(errno.EROFS, "Read-only"), tmp_path)

@@ -1,0 +1,65 @@
+"""Charsets as real mail gets them wrong: the text comes out right, never a crash."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from mailflow.charsets import decode
+from mailflow.parsing import parse
+
+CASES = [
+    # (text, bytes encoding, declared label)
+    ("財務部朱镕和李喆反映，用友U8无法登录", "gbk", "gb2312"),  # GBK-only characters, GB2312 label
+    ("𠮷野家的发票", "gb18030", "gb2312"),  # a four-byte GB18030 character
+    ("網路中斷，請協助處理", "big5", "big5"),
+    ("香港的客戶：恒生銀行", "big5hkscs", "big5"),
+    ("会議室のプロジェクター", "iso2022_jp", "iso-2022-jp"),
+    ("会議室のプロジェクター", "cp932", "shift_jis"),
+    ("Привет, не работает принтер", "cp1251", "windows-1251"),
+    ("Grüße aus Köln – Drucker defekt", "cp1252", "iso-8859-1"),  # en dash is cp1252 only
+    ("Zażółć gęślą jaźń", "cp1250", "windows-1250"),
+    ("Ünïcödé ✓ 中文", "utf-8", "us-ascii"),  # UTF-8 labelled ASCII
+]
+
+
+@pytest.mark.parametrize(("text", "encoding", "label"), CASES)
+def test_labelled_and_mislabelled(text: str, encoding: str, label: str) -> None:
+    decoded, _ = decode(text.encode(encoding), label)
+    assert decoded == text
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("打印机卡纸，请尽快处理", "gbk"),
+        ("会議室のプロジェクターが映らない", "cp932"),
+        ("Grüße aus Köln", "cp1252"),
+        ("会議室のプロジェクター", "iso2022_jp"),
+        ("中文 and English", "utf-8"),
+    ],
+)
+def test_unlabelled(text: str, encoding: str) -> None:
+    decoded, _ = decode(text.encode(encoding), None)
+    assert decoded == text
+
+
+@pytest.mark.parametrize(("text", "encoding", "label"), CASES)
+def test_whole_mail_body_subject_and_name(text: str, encoding: str, label: str) -> None:
+    data = text.encode(encoding)
+    word = f"=?{label}?B?{base64.b64encode(data).decode()}?="
+    raw = (
+        f"From: {word} <x@example.com>\r\nSubject: {word}\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset={label}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + base64.encodebytes(data)
+    mail = parse(raw)
+    assert mail.text.strip() == text
+    assert mail.subject == text
+    assert mail.sender is not None and mail.sender.name == text
+
+
+def test_nothing_decodable_still_returns_text() -> None:
+    decoded, note = decode(b"\xff\xfe\xfa\x00\x81", "no-such-charset")
+    assert isinstance(decoded, str) and note
