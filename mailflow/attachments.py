@@ -18,8 +18,6 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tnefparse import TNEF
-
 from mailflow import charsets
 from mailflow import headers as hdr
 
@@ -222,6 +220,8 @@ def _fallback_name(content_type: str, content_id: str | None) -> str:
 
 
 def _tnef(data: bytes, defects: list[str]) -> Iterator[ParsedAttachment]:
+    from tnefparse import TNEF  # noqa: PLC0415 - rare (Outlook's winmail.dat); keeps start-up fast
+
     try:
         container = TNEF(data, do_checksum=False)
         files = [(_tnef_name(a), bytes(a.data)) for a in container.attachments]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-import html2text
-
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 def html_to_text(html: str) -> str:
     """Readable text for an HTML-only mail: paragraphs, lists and links kept, markup dropped."""
+    import html2text  # noqa: PLC0415 - only HTML-only mails need it; keeps start-up fast
+
     converter = html2text.HTML2Text()
     converter.body_width = 0  # never re-wrap: Chinese text has no spaces to wrap at
     converter.ignore_images = True

@@ -18,7 +18,6 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-import flufl.bounce
 import mailparser
 
 from mailflow import attachments, charsets
@@ -232,6 +231,9 @@ def _bounced(
         "postmaster",
     ):
         return ()
+    # Imported here: only bounces need it, and every `mailflow` start would pay for it.
+    import flufl.bounce  # noqa: PLC0415
+
     try:
         _temporary, permanent = flufl.bounce.all_failures(message)
     except Exception:

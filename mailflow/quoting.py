@@ -10,9 +10,9 @@ Message-----``, a block of ``>`` quotes, and the RFC 3676 signature line ``-- ``
 
 from __future__ import annotations
 
+import functools
 import re
-
-from mailparser_reply import EmailReplyParser
+from typing import Any
 
 _SEPARATORS = [
     re.compile(
@@ -34,7 +34,14 @@ _SEPARATORS = [
     re.compile(r"^_{10,}\s*$", re.MULTILINE),  # Outlook's rule line before the quoted header
 ]
 _QUOTE_BLOCK = re.compile(r"(?:^[ \t]*>.*(?:\n|$)){2,}", re.MULTILINE)
-_PARSER = EmailReplyParser(languages=["en", "zh", "de", "ja", "fr"])
+
+
+@functools.cache
+def _parser() -> Any:
+    # Built on first use: only follow-ups need it, and its regexes take a while to compile.
+    from mailparser_reply import EmailReplyParser  # noqa: PLC0415
+
+    return EmailReplyParser(languages=["en", "zh", "de", "ja", "fr"])
 
 
 def visible_text(text: str) -> str:
@@ -49,7 +56,7 @@ def visible_text(text: str) -> str:
         cut = quotes.start()
     head = text[:cut]
     try:
-        reply = _PARSER.parse_reply(head)
+        reply = _parser().parse_reply(head)
     except Exception:
         reply = head
     result = (reply if reply is not None else head).strip()
