@@ -240,13 +240,23 @@ def _support(s: _Section) -> SupportConfig:
     return support
 
 
-def _mailbox(s: _Section) -> MailboxConfig:
-    kind = s.choice("kind", ("imap", "maildir"), "maildir")
+def _endpoint(
+    s: _Section, network: str, local: str, ports: dict[str, int]
+) -> tuple[str, str, int, str]:
+    """kind, security, port (defaulting by security) and host of a server section."""
+    kind = s.choice("kind", (network, local), local)
     security = s.choice("security", SECURITY, "ssl")
-    port = s.integer("port", {"ssl": 993, "starttls": 143, "none": 143}[security], 1, 65535)
+    port = s.integer("port", ports[security], 1, 65535)
     host = s.text("host", "")
-    if kind == "imap" and not host:
-        raise ConfigError(s.key("host"), 'is required when kind = "imap"')
+    if kind == network and not host:
+        raise ConfigError(s.key("host"), f'is required when kind = "{network}"')
+    return kind, security, port, host
+
+
+def _mailbox(s: _Section) -> MailboxConfig:
+    kind, security, port, host = _endpoint(
+        s, "imap", "maildir", {"ssl": 993, "starttls": 143, "none": 143}
+    )
     since_raw = s.text("first_run_since", "")
     since: dt.date | None = None
     if since_raw:
@@ -284,12 +294,9 @@ def _mailbox(s: _Section) -> MailboxConfig:
 
 
 def _smtp(s: _Section) -> SmtpConfig:
-    kind = s.choice("kind", ("smtp", "maildir"), "maildir")
-    security = s.choice("security", SECURITY, "ssl")
-    port = s.integer("port", {"ssl": 465, "starttls": 587, "none": 25}[security], 1, 65535)
-    host = s.text("host", "")
-    if kind == "smtp" and not host:
-        raise ConfigError(s.key("host"), 'is required when kind = "smtp"')
+    kind, security, port, host = _endpoint(
+        s, "smtp", "maildir", {"ssl": 465, "starttls": 587, "none": 25}
+    )
     smtp = SmtpConfig(
         kind=kind,
         host=host,
