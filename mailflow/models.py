@@ -168,6 +168,9 @@ class Outbox(BaseModel):
     created_at = pw.DateTimeField()
     sent_at = pw.DateTimeField(null=True)
 
+    class Meta:
+        indexes = ((("rcpt", "created_at"), False),)  # the per-address loop limit
+
 
 class Undeliverable(BaseModel):
     """An address a delivery status notification reported as failing for good."""

@@ -18,7 +18,15 @@ import peewee as pw
 
 from mailflow import outgoing
 from mailflow.errors import PermanentDeliveryError, TransientDeliveryError
-from mailflow.models import Message, Outbox, Ticket, add_event, insert_row, transaction, utc
+from mailflow.models import (
+    Message,
+    Outbox,
+    Ticket,
+    add_event,
+    insert_row,
+    transaction,
+    utc,
+)
 from mailflow.outgoing import OutgoingMail
 from mailflow.transports import ServerUnreachable, SmtpAuthError, Transport
 
