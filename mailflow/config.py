@@ -112,6 +112,17 @@ class SlaTarget:
 
 
 @dataclass(frozen=True)
+class RuleConfig:
+    name: str
+    keywords: tuple[str, ...]
+    subject: tuple[str, ...]
+    senders: tuple[str, ...]
+    recipients: tuple[str, ...]
+    priority: str | None
+    category: str | None
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     max_attachment_mb: int
     max_attachments_total_mb: int
@@ -135,6 +146,7 @@ class Config:
     sla: Mapping[str, SlaTarget]
     loops: LoopConfig = field(default_factory=lambda: LoopConfig(5))
     limits: LimitsConfig = field(default_factory=lambda: LimitsConfig(20, 50, 50))
+    rules: tuple[RuleConfig, ...] | None = None  # None: the built-in grading rules
     source: Path | None = field(default=None, compare=False)
 
 
@@ -203,9 +215,13 @@ class _Section:
 
 
 def _type_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false", dict: "a table"}.get(
-        kind, kind.__name__
-    )
+    return {
+        str: "a string",
+        int: "an integer",
+        bool: "true or false",
+        dict: "a table",
+        list: "a list",
+    }.get(kind, kind.__name__)
 
 
 def _resolve(base: Path, raw: str) -> Path:
@@ -362,12 +378,54 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         sla=_sla(root.sub("sla")),
         loops=_loops(root.sub("loops")),
         limits=_limits(root.sub("limits")),
+        rules=_rules(root),
         source=source,
     )
     database.finish()
     root.finish()
     _refuse_self_loops(config)
     return config
+
+
+def _rules(root: _Section) -> tuple[RuleConfig, ...] | None:
+    root.used.add("rules")
+    raw = root.data.get("rules")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise ConfigError("rules", "must be an array of tables ([[rules]])")
+    rules = []
+    for index, item in enumerate(raw):
+        s = _Section(item, f"rules[{index}]", root.base)
+        name = s.text("name", "")
+        if not name:
+            raise ConfigError(s.key("name"), "every rule needs a name (it is shown in events)")
+        rule = RuleConfig(
+            name=name,
+            keywords=_strings(s, "keywords"),
+            subject=_strings(s, "subject"),
+            senders=tuple(v.lower() for v in _strings(s, "senders")),
+            recipients=tuple(v.lower() for v in _strings(s, "recipients")),
+            priority=s.choice("priority", (*PRIORITIES, ""), "") or None,
+            category=s.text("category", "") or None,
+        )
+        if not (rule.keywords or rule.subject or rule.senders or rule.recipients):
+            raise ConfigError(
+                s.key("keywords"),
+                "a rule needs at least one condition (keywords, subject, senders or recipients)",
+            )
+        if not (rule.priority or rule.category):
+            raise ConfigError(s.key("priority"), "a rule must set a priority or a category")
+        s.finish()
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _strings(s: _Section, key: str) -> tuple[str, ...]:
+    values = s.get(key, list, [])
+    if not all(isinstance(v, str) and v.strip() for v in values):
+        raise ConfigError(s.key(key), "must be a list of non-empty strings")
+    return tuple(v.strip() for v in values)
 
 
 def _limits(s: _Section) -> LimitsConfig:

@@ -42,6 +42,7 @@ from mailflow.quoting import visible_text
 from mailflow.routing import Decision, Lookups, route
 from mailflow.sources import RawMail
 from mailflow.storage import BlobStore
+from mailflow.triage import DEFAULT_RULES, Rule, grade
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,8 @@ def _create(
     assert mail.sender is not None  # routing quarantines sender-less mail
     number = ids.allocate(config.support.ticket_prefix, ids.ticket_day(now, config.support.tz))
     submitted = min(aware(raw.received_at) if raw.received_at else now, now)
-    priority = "medium"
+    graded = grade(mail, _rules(config))
+    priority = graded.priority
     target = config.sla[priority]
     subject = ids.strip_reply_prefixes(mail.subject) or mail.subject or "(no subject)"
     requester = mail.reply_address or mail.sender
@@ -212,6 +214,7 @@ def _create(
         subject=subject,
         status="new",
         priority=priority,
+        category=graded.category,
         requester_email=requester.email,
         requester_name=requester.name,
         language=pick_language(f"{mail.subject}\n{mail.text[:2000]}", config.support.language),
@@ -232,14 +235,16 @@ def _create(
         message=stored,
         source=raw.source_ref or "stdin",
     )
-    add_event(
-        ticket,
-        now,
-        "system",
-        "priority_set",
-        priority=priority,
-        rule="default (no grading rule matched)",
-    )
+    add_event(ticket, now, "system", "priority_set", priority=priority, rule=graded.priority_rule)
+    if graded.category:
+        add_event(
+            ticket,
+            now,
+            "system",
+            "category_set",
+            category=graded.category,
+            rule=graded.category_rule,
+        )
     why_not = _why_no_auto_reply(decision, requester, now, services)
     if why_not:
         add_event(ticket, now, "system", "acknowledgement_suppressed", reason=why_not)
@@ -321,6 +326,15 @@ def _store_message(
             inline=item.inline,
         )
     return message_id
+
+
+def _rules(config: Config) -> tuple[Rule, ...]:
+    if config.rules is None:
+        return DEFAULT_RULES
+    return tuple(
+        Rule(r.name, r.keywords, r.subject, r.senders, r.recipients, r.priority, r.category)
+        for r in config.rules
+    )
 
 
 def _why_no_auto_reply(

@@ -51,7 +51,9 @@ def test_mail_becomes_ticket_ack_then_followup(
     [ticket] = tickets(e2e_config)
     assert ticket["number"] == number
     assert ticket["status"] == "new"
-    assert ticket["priority"] == "medium"
+    # Graded by the built-in rules: "无法登录" is a broken function, 用友 a business system.
+    assert ticket["priority"] == "high"
+    assert ticket["category"] == "业务系统"
     assert ticket["subject"] == "用友U8无法登录，朱镕"
     assert ticket["requester"] == "liu.yang@example.cn"
     assert str(ticket["created_at"]).endswith("+08:00")
@@ -67,7 +69,7 @@ def test_mail_becomes_ticket_ack_then_followup(
     assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
-    for expected in (number, "提交时间", "问题级别：中", "预计响应", f"[{number}]"):
+    for expected in (number, "提交时间", "问题级别：高", "预计响应：30 分钟内", f"[{number}]"):
         assert expected in text
     assert number in html and "<table" in html
 
