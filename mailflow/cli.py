@@ -191,6 +191,9 @@ def _check_templates(services: Services) -> None:
         "respond_minutes": 15,
         "resolve_minutes": 120,
         "handler": None,
+        "handler_name": None,
+        "category": None,
+        "group": None,
     }
     services.renderer.check_templates(base_context(services.config, sample))
 

@@ -82,6 +82,8 @@ class Ticket(BaseModel):
     status = pw.CharField(max_length=32, index=True)
     priority = pw.CharField(max_length=16)
     category = pw.CharField(max_length=128, null=True)
+    group = pw.CharField(max_length=128, null=True, index=True)
+    assignee = pw.CharField(max_length=320, null=True, index=True)  # an engineer's address
     requester_email = pw.CharField(max_length=320, index=True)
     requester_name = pw.CharField(max_length=256, default="")
     language = pw.CharField(max_length=8)

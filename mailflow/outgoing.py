@@ -13,6 +13,7 @@ of the ingest cost per mail.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import datetime as dt
 import email.header
@@ -39,6 +40,7 @@ class OutgoingMail:
     auto_submitted: str = "auto-replied"
     cc: tuple[Address, ...] = ()
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    attachments: tuple[tuple[str, str, bytes], ...] = ()  # filename, content type, bytes
 
 
 def make_message_id(token: str, domain: str, ticket_number: str | None) -> str:
@@ -105,12 +107,28 @@ def build(mail: OutgoingMail, message_id: str, date: dt.datetime) -> bytes:
         head.append(f"{name}: {_encode_text(value, name)}")
     head.append("MIME-Version: 1.0")
     header_bytes = "\r\n".join(head).encode("ascii") + b"\r\n"
-    if not mail.html:
-        return header_bytes + _part("plain", mail.text)
-    boundary = f"=_mailflow_{secrets.token_hex(12)}"
+    body = _body(mail)
+    if not mail.attachments:
+        return header_bytes + body
+    boundary = f"=_mailflow_mixed_{secrets.token_hex(12)}"
+    parts = [body, *(_file(name, kind, data) for name, kind, data in mail.attachments)]
     return b"".join(
         [
             header_bytes,
+            f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode("ascii"),
+            *(f"--{boundary}\r\n".encode("ascii") + part + b"\r\n" for part in parts),
+            f"--{boundary}--\r\n".encode("ascii"),
+        ]
+    )
+
+
+def _body(mail: OutgoingMail) -> bytes:
+    """The text part, or text and HTML as alternatives."""
+    if not mail.html:
+        return _part("plain", mail.text)
+    boundary = f"=_mailflow_{secrets.token_hex(12)}"
+    return b"".join(
+        [
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode("ascii"),
             f"--{boundary}\r\n".encode("ascii"),
             _part("plain", mail.text),
@@ -119,3 +137,14 @@ def build(mail: OutgoingMail, message_id: str, date: dt.datetime) -> bytes:
             f"\r\n--{boundary}--\r\n".encode("ascii"),
         ]
     )
+
+
+def _file(name: str, content_type: str, data: bytes) -> bytes:
+    """An attachment part; a non-ASCII name RFC 2231-encoded so any client shows it right."""
+    param = f'="{name}"' if name.isascii() else "*=" + email.utils.encode_rfc2231(name, "utf-8")
+    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    return (
+        f"Content-Type: {content_type}; name{param}\r\n"
+        f"Content-Disposition: attachment; filename{param}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode("ascii") + encoded

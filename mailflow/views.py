@@ -31,6 +31,8 @@ def ticket_summary(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:
         "status": ticket.status,
         "priority": ticket.priority,
         "category": ticket.category,
+        "group": ticket.group,
+        "assignee": ticket.assignee,
         "subject": ticket.subject,
         "requester": ticket.requester_email,
         "requester_name": ticket.requester_name,

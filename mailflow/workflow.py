@@ -17,8 +17,9 @@ from typing import Any
 import peewee as pw
 
 from mailflow import ids, outbox
+from mailflow.assign import mask_name, on_duty, pick_engineer, route_group
 from mailflow.attachments import Limits, ParsedAttachment, within_limits
-from mailflow.config import Config
+from mailflow.config import Config, Person
 from mailflow.errors import StorageError
 from mailflow.models import (
     Attachment,
@@ -47,6 +48,8 @@ from mailflow.triage import DEFAULT_RULES, Rule, grade
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+CLOSED_STATES = ("resolved", "closed")
+URGENT = ("urgent", "high")  # these also alert the supervisor on duty (spec step 3)
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,9 @@ def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
     if mail is None:
         return _quarantine_in_tx(raw, item.error, now, services)
     support = services.config.support
-    decision = route(mail, support.ticket_prefix, support.address, _lookups(support.domain))
+    decision = route(
+        mail, support.ticket_prefix, support.address, _lookups(support.domain, services.config)
+    )
     if decision.action == "quarantine":
         return _quarantine_in_tx(raw, decision.reason, now, services)
     sender = mail.sender.email if mail.sender else ""
@@ -208,13 +213,27 @@ def _create(
     target = config.sla[priority]
     subject = ids.strip_reply_prefixes(mail.subject) or mail.subject or "(no subject)"
     requester = mail.reply_address or mail.sender
+    group, group_why = route_group(config.groups, graded.category, priority)
+    engineer, engineer_why = (
+        pick_engineer(
+            group,
+            config.people,
+            _open_counts(),
+            _last_assignee(group.name),
+            config.assignment_strategy,
+        )
+        if group is not None
+        else (None, "")
+    )
     ticket = create_row(
         Ticket,
         number=number,
         subject=subject,
-        status="new",
+        status="assigned" if engineer else "new",
         priority=priority,
         category=graded.category,
+        group=group.name if group else None,
+        assignee=engineer.email if engineer else None,
         requester_email=requester.email,
         requester_name=requester.name,
         language=pick_language(f"{mail.subject}\n{mail.text[:2000]}", config.support.language),
@@ -245,6 +264,10 @@ def _create(
             category=graded.category,
             rule=graded.category_rule,
         )
+    if config.groups:
+        add_event(ticket, now, "system", "group_set", group=ticket.group, reason=group_why)
+    if group is not None:
+        _assign(ticket, mail, engineer, engineer_why, item, now, services)
     why_not = _why_no_auto_reply(decision, requester, now, services)
     if why_not:
         add_event(ticket, now, "system", "acknowledgement_suppressed", reason=why_not)
@@ -328,6 +351,92 @@ def _store_message(
     return message_id
 
 
+def _open_counts() -> dict[str, int]:
+    """Open tickets per engineer (for the fewest-open strategy)."""
+    query = (
+        Ticket.select(Ticket.assignee, pw.fn.COUNT(Ticket.id).alias("n"))
+        .where(Ticket.assignee.is_null(False) & Ticket.status.not_in(CLOSED_STATES))
+        .group_by(Ticket.assignee)
+    )
+    rows: Any = query.dicts()
+    return {str(row["assignee"]): int(row["n"]) for row in rows}
+
+
+def _last_assignee(group: str) -> str | None:
+    row = (
+        Ticket.select(Ticket.assignee)
+        .where((Ticket.group == group) & Ticket.assignee.is_null(False))
+        .order_by(Ticket.id.desc())
+        .first()
+    )
+    return str(row.assignee) if row else None
+
+
+def _assign(
+    ticket: Ticket,
+    mail: InboundMail,
+    engineer: Person | None,
+    why: str,
+    item: Prepared,
+    now: dt.datetime,
+    services: Services,
+) -> None:
+    """Record the assignment, mail the engineer the whole ticket, alert the supervisor."""
+    config = services.config
+    if engineer is None:
+        add_event(ticket, now, "system", "unassigned", group=ticket.group, reason=why)
+    else:
+        add_event(
+            ticket,
+            now,
+            "system",
+            "assigned",
+            to=engineer.email,
+            name=engineer.name,
+            group=ticket.group,
+            reason=why,
+        )
+        files = tuple((a.filename, a.content_type, a.data) for a in item.accepted if not a.inline)
+        _send_template(
+            ticket,
+            "assignment",
+            mail,
+            Address(engineer.name, engineer.email),
+            now,
+            services,
+            language=config.support.language,
+            files=files,
+            original=mail.text,
+            auto_submitted="auto-generated",
+        )
+    if ticket.priority in URGENT:
+        group = next((g for g in config.groups if g.name == ticket.group), None)
+        supervisor_email = on_duty(config.duty, now.astimezone(config.support.tz)) or (
+            group.supervisor if group else None
+        )
+        supervisor = config.person(supervisor_email) if supervisor_email else None
+        if supervisor is None:
+            add_event(
+                ticket,
+                now,
+                "system",
+                "supervisor_not_notified",
+                reason="no supervisor on duty and none for the group",
+            )
+            return
+        _send_template(
+            ticket,
+            "supervisor_alert",
+            mail,
+            Address(supervisor.name, supervisor.email),
+            now,
+            services,
+            language=config.support.language,
+            original=mail.text,
+            auto_submitted="auto-generated",
+        )
+
+
 def _rules(config: Config) -> tuple[Rule, ...]:
     if config.rules is None:
         return DEFAULT_RULES
@@ -406,12 +515,12 @@ def _mark_undeliverable(address: str, ticket: Ticket | None, now: dt.datetime, r
         row.save()
 
 
-def _lookups(support_domain: str) -> Lookups:
+def _lookups(support_domain: str, config: Config) -> Lookups:
     return Lookups(
         ticket_exists=lambda n: value_exists(Ticket.number, n),
         already_stored=lambda key: value_exists(Message.dedupe_key, key),
         ticket_for_ids=lambda ids: _ticket_for_ids(list(ids), support_domain),
-        may_follow_up=_may_follow_up,
+        may_follow_up=lambda number, address: _may_follow_up(number, address, config),
     )
 
 
@@ -438,8 +547,11 @@ def _ticket_for_ids(message_ids: list[str], support_domain: str) -> str | None:
     return None
 
 
-def _may_follow_up(number: str, address: str) -> bool:
-    """The requester and everyone who was on the ticket's mails may add to it."""
+def _may_follow_up(number: str, address: str, config: Config) -> bool:
+    """Configured staff, the requester and everyone who was on the ticket's mails may add."""
+    person = config.person(address)
+    if person is not None and person.role in ("engineer", "supervisor"):
+        return value_exists(Ticket.number, number)
     ticket = Ticket.get_or_none(Ticket.number == number)
     if ticket is None:
         return False
@@ -454,8 +566,9 @@ def _may_follow_up(number: str, address: str) -> bool:
 
 
 def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
-    """What templates see of a ticket."""
+    """What templates see of a ticket (the handler's name masked, as requesters see it)."""
     target = config.sla[ticket.priority]
+    handler = config.person(ticket.assignee) if ticket.assignee else None
     return {
         "number": ticket.number,
         "subject": ticket.subject,
@@ -468,7 +581,10 @@ def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
         "resolve_by": ticket.resolve_by,
         "respond_minutes": target.respond_minutes,
         "resolve_minutes": target.resolve_minutes,
-        "handler": None,
+        "handler": mask_name(handler.name) if handler else None,
+        "handler_name": handler.name if handler else None,
+        "category": ticket.category,
+        "group": ticket.group,
     }
 
 
@@ -480,6 +596,8 @@ def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
         "tag": ids.tag(ticket["number"]),
         "support": {"name": config.support.name, "address": config.support.address},
         "refused": [],
+        "original": "",
+        "files": [],
         "limits": {
             "each_mb": limits.max_attachment_mb,
             "total_mb": limits.max_attachments_total_mb,
@@ -521,15 +639,21 @@ def _send_template(
     now: dt.datetime,
     services: Services,
     refused: tuple[tuple[ParsedAttachment, str], ...] = (),
+    language: str | None = None,
+    files: tuple[tuple[str, str, bytes], ...] = (),
+    original: str = "",
+    auto_submitted: str = "auto-replied",
 ) -> None:
-    """Render ``kind`` for ``ticket``, answer ``mail`` with it through the outbox."""
+    """Render ``kind`` for ``ticket`` and queue it, threaded to ``mail``, in the outbox."""
     config = services.config
     context = base_context(config, ticket_context(ticket, config))
+    context["original"] = original
+    context["files"] = [name for name, _, _ in files]
     context["refused"] = [
         {"filename": a.filename, "size_mb": round(len(a.data) / MB, 1), "reason": why}
         for a, why in refused
     ]
-    rendered = services.renderer.render(kind, ticket.language, context)
+    rendered = services.renderer.render(kind, language or ticket.language, context)
     outgoing = OutgoingMail(
         sender=Address(config.support.name, config.support.address),
         to=(to,),
@@ -539,6 +663,8 @@ def _send_template(
         ticket_number=ticket.number,
         in_reply_to=mail.message_id,
         references=mail.references,
+        auto_submitted=auto_submitted,
+        attachments=files,
     )
     message = outbox.queue(outgoing, kind, ticket, now, services.token())
     add_event(ticket, now, "system", f"{kind}_queued", message=message, to=to.email)

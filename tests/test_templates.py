@@ -30,12 +30,17 @@ def sample(number: str = "TS20231025001") -> dict[str, object]:
         "respond_minutes": 15,
         "resolve_minutes": 120,
         "handler": None,
+        "handler_name": None,
+        "category": None,
+        "group": None,
     }
     return {
         "ticket": ticket,
         "tag": f"[{number}]",
         "support": {"name": "IT 服务台", "address": "support@example.com"},
         "refused": [],
+        "original": "",
+        "files": [],
         "limits": {"each_mb": 20, "total_mb": 50, "count": 50},
     }
 
