@@ -84,6 +84,7 @@ class Ticket(BaseModel):
     category = pw.CharField(max_length=128, null=True)
     group = pw.CharField(max_length=128, null=True, index=True)
     assignee = pw.CharField(max_length=320, null=True, index=True)  # an engineer's address
+    cc = JSONField(default=list)  # participants added with "Cc:"; they get the progress mails
     requester_email = pw.CharField(max_length=320, index=True)
     requester_name = pw.CharField(max_length=256, default="")
     language = pw.CharField(max_length=8)

@@ -19,7 +19,15 @@ import jinja2
 from mailflow.errors import TemplateError
 from mailflow.ids import tag
 
-KINDS = ("acknowledgement", "attachments_refused", "assignment", "supervisor_alert")
+KINDS = (
+    "acknowledgement",
+    "attachments_refused",
+    "assignment",
+    "supervisor_alert",
+    "progress",
+    "command_error",
+    "escalation",
+)
 
 PRIORITY_LABELS = {
     "zh_CN": {"urgent": "紧急", "high": "高", "medium": "中", "low": "低"},

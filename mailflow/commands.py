@@ -1,0 +1,98 @@
+"""Commands engineers write as ``Key: value`` lines at the top of a reply (spec step 4).
+
+Pure parsing: which lines are commands, what they mean, and what text is left for the
+requester. Keys and values have Chinese aliases. Applying them is the workflow's job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+KEYS = {
+    "status": "status",
+    "状态": "status",
+    "priority": "priority",
+    "优先级": "priority",
+    "级别": "priority",
+    "assign": "assign",
+    "指派": "assign",
+    "分配": "assign",
+    "处理人": "assign",
+    "group": "group",
+    "组": "group",
+    "处理组": "group",
+    "category": "category",
+    "分类": "category",
+    "类别": "category",
+    "escalate": "escalate",
+    "升级": "escalate",
+    "internal": "internal",
+    "内部": "internal",
+    "cc": "cc",
+    "抄送": "cc",
+}
+STATUS_VALUES = {
+    "in-progress": "in_progress",
+    "in_progress": "in_progress",
+    "in progress": "in_progress",
+    "处理中": "in_progress",
+    "waiting": "waiting",
+    "等待": "waiting",
+    "等待反馈": "waiting",
+    "resolved": "resolved",
+    "已解决": "resolved",
+    "解决": "resolved",
+    "closed": "closed",
+    "关闭": "closed",
+    "已关闭": "closed",
+    "assigned": "assigned",
+    "已分配": "assigned",
+}
+PRIORITY_VALUES = {
+    "urgent": "urgent",
+    "紧急": "urgent",
+    "high": "high",
+    "高": "high",
+    "medium": "medium",
+    "中": "medium",
+    "normal": "medium",
+    "low": "low",
+    "低": "low",
+}
+YES = {"yes", "y", "true", "1", "是", "对", "内部"}
+
+# A command line: a key of letters (or up to six CJK characters), a colon, a value.
+_LINE = re.compile(r"^\s*([A-Za-z-]{1,20}|[\u4e00-\u9fff]{1,6})\s*[:：]\s*(\S.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Command:
+    key: str  # canonical key, or "" when unknown
+    written: str  # the key as written
+    value: str
+    line: str
+
+
+def split_commands(text: str) -> tuple[list[Command], str]:
+    """The command lines at the top of ``text`` and the text after them."""
+    lines = text.splitlines()
+    commands: list[Command] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not line.strip():
+            if commands:
+                index += 1
+                break
+            index += 1
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            break
+        written, value = match.group(1), match.group(2)
+        commands.append(Command(KEYS.get(written.lower(), ""), written, value, line))
+        index += 1
+    if not commands:
+        return [], text.strip()
+    return commands, "\n".join(lines[index:]).strip()
