@@ -181,6 +181,8 @@ class Config:
     groups: tuple[Group, ...] = ()
     duty: tuple[Duty, ...] = ()
     assignment_strategy: str = "fewest_open"
+    confirm_days: int = 3  # a resolved ticket nobody answers for is closed after this
+    reopen_days: int = 7  # a reply to a closed ticket reopens it within this; later: new ticket
 
     def person(self, email: str) -> Person | None:
         """The configured person with this address."""
@@ -422,9 +424,12 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         groups=(groups := _groups(root, people)),
         duty=_duty(root, people),
         assignment_strategy=_assignment(root.sub("assignment")),
+        confirm_days=(process := root.sub("process")).integer("confirm_days", 3, 1, 365),
+        reopen_days=process.integer("reopen_days", 7, 0, 3650),
         source=source,
     )
     database.finish()
+    process.finish()
     root.finish()
     _check_people(config, groups)
     _refuse_self_loops(config)

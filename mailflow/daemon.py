@@ -34,7 +34,7 @@ from mailflow.sources.imap import ImapSource
 from mailflow.sources.maildir import MaildirSource
 from mailflow.storage import BlobStore
 from mailflow.transports import MaildirTransport, SmtpTransport, Transport
-from mailflow.workflow import Outcome, Services, handle_group
+from mailflow.workflow import Outcome, Services, close_silent, handle_group
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,13 @@ class Worker:
                 self._mailbox_failed(
                     now, report, f"storage problem, mail left in mailbox: database: {exc}"
                 )
+        try:
+            for number in close_silent(now, self.services):
+                log.info("%s closed: no answer after resolution", number)
+        except StorageError as exc:
+            report.errors.append(f"closing silent tickets: {exc}")
+        if self._sender is not None:
+            self._sender.wake()
         report.poll_seconds = time.perf_counter() - started
         if self._sender is not None:
             sender, self._sender = self._sender, None

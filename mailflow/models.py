@@ -96,6 +96,9 @@ class Ticket(BaseModel):
     first_response_at = pw.DateTimeField(null=True)
     resolved_at = pw.DateTimeField(null=True)
     closed_at = pw.DateTimeField(null=True)
+    rating = pw.IntegerField(null=True)  # 4 非常满意 … 1 不满意 (confirm.RATINGS)
+    rating_comment = pw.TextField(default="")
+    rated_at = pw.DateTimeField(null=True)
 
 
 class Message(BaseModel):

@@ -27,6 +27,9 @@ KINDS = (
     "progress",
     "command_error",
     "escalation",
+    "reopened",
+    "survey",
+    "rating_alert",
 )
 
 PRIORITY_LABELS = {

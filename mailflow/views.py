@@ -44,6 +44,8 @@ def ticket_summary(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:
         "first_response_at": iso(ticket.first_response_at, tz),
         "resolved_at": iso(ticket.resolved_at, tz),
         "closed_at": iso(ticket.closed_at, tz),
+        "rating": ticket.rating,
+        "rating_comment": ticket.rating_comment,
     }
 
 

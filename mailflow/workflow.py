@@ -11,6 +11,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import logging
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from mailflow.assign import mask_name, on_duty, pick_engineer, route_group
 from mailflow.attachments import Limits, ParsedAttachment, within_limits
 from mailflow.commands import PRIORITY_VALUES, STATUS_VALUES, YES, Command, split_commands
 from mailflow.config import Config, Group, Person
+from mailflow.confirm import RATINGS, RATINGS_EN, confirmation, rating
 from mailflow.errors import StorageError
 from mailflow.models import (
     Attachment,
@@ -199,8 +201,26 @@ def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
     if decision.action in ("own", "automatic"):
         return _automatic(mail, raw, decision, now)
     if decision.action == "followup":
+        stale = _closed_beyond_window(str(decision.ticket_number), now, services.config)
+        if stale:
+            return _create(
+                item, mail, Decision("new", None, stale, decision.verdict), now, services
+            )
         return _follow_up(item, mail, decision, now, services)
     return _create(item, mail, decision, now, services)
+
+
+def _closed_beyond_window(number: str, now: dt.datetime, config: Config) -> str:
+    """Why a reply to ``number`` starts a new ticket (closed too long ago), or ""."""
+    ticket = Ticket.get_or_none(Ticket.number == number)
+    if ticket is None or ticket.status != "closed" or ticket.closed_at is None:
+        return ""
+    if aware(ticket.closed_at) + dt.timedelta(days=config.reopen_days) >= now:
+        return ""
+    return (
+        f"reply to {number}, closed {aware(ticket.closed_at):%Y-%m-%d}, after the "
+        f"{config.reopen_days}-day reopen window; see {number}"
+    )
 
 
 def _create(
@@ -300,9 +320,187 @@ def _follow_up(
     person = services.config.person(mail.sender.email)
     if person is not None and person.role in ("engineer", "supervisor"):
         _staff_reply(ticket, mail, person, stored, now, services)
+    else:
+        _requester_reply(ticket, mail, now, services)
     ticket.save()
     _receipt(raw, "followup", stored, now)
     return Outcome("followup", ticket.number, mail.sender.email, decision.reason)
+
+
+def _requester_reply(
+    ticket: Ticket, mail: InboundMail, now: dt.datetime, services: Services
+) -> None:
+    """What a requester's reply does to the ticket's state (spec steps 5 and 6)."""
+    assert mail.sender is not None
+    text = visible_text(mail.text)
+    actor = mail.sender.email
+    if ticket.status == "resolved":
+        meaning = confirmation(text)
+        if meaning == "yes":
+            _close(ticket, now, services, actor, "confirmed by the requester", mail)
+        else:
+            why = (
+                "the requester says it is not solved"
+                if meaning == "no"
+                else ("the requester wrote more about the problem")
+            )
+            _reopen(ticket, now, services, actor, why, mail)
+    elif ticket.status == "closed":
+        answer = rating(text)
+        if answer is not None:
+            _rate(ticket, answer, now, services, actor, mail)
+        else:
+            _reopen(ticket, now, services, actor, "the requester wrote again after closing", mail)
+    elif ticket.status == "waiting":
+        _reopen(ticket, now, services, actor, "the requester answered", mail)
+
+
+def _reopen(
+    ticket: Ticket,
+    now: dt.datetime,
+    services: Services,
+    actor: str,
+    why: str,
+    mail: InboundMail | None,
+) -> None:
+    before = ticket.status
+    ticket.status = "in_progress"
+    if before in ("resolved", "closed"):
+        ticket.resolved_at = None
+        ticket.closed_at = None
+    add_event(
+        ticket,
+        now,
+        actor,
+        "reopened" if before != "waiting" else "status_changed",
+        before=before,
+        after="in_progress",
+        reason=why,
+    )
+    handler = services.config.person(ticket.assignee) if ticket.assignee else None
+    if handler is not None:
+        _send_template(
+            ticket,
+            "reopened",
+            mail,
+            Address(handler.name, handler.email),
+            now,
+            services,
+            language=services.config.support.language,
+            reason=why,
+            original=mail.text if mail else "",
+            auto_submitted="auto-generated",
+        )
+
+
+def _survey_links(config: Config, number: str) -> dict[int, str]:
+    """mailto: links that prepare a survey answer (subject with the tag, body the level)."""
+    return {
+        level: f"mailto:{config.support.address}?"
+        + urllib.parse.urlencode(
+            {"subject": f"{ids.tag(number)} {word}", "body": str(level)},
+            quote_via=urllib.parse.quote,
+        )
+        for level, word in RATINGS.items()
+    }
+
+
+def _close(
+    ticket: Ticket,
+    now: dt.datetime,
+    services: Services,
+    actor: str,
+    why: str,
+    mail: InboundMail | None,
+) -> None:
+    before = ticket.status
+    ticket.status = "closed"
+    ticket.closed_at = utc(now)
+    add_event(ticket, now, actor, "closed", before=before, reason=why)
+    requester = Address(ticket.requester_name, ticket.requester_email)
+    support = services.config.support
+    links = {
+        level: "mailto:"
+        + support.address
+        + "?"
+        + urllib.parse.urlencode(
+            {"subject": f"{ids.tag(ticket.number)} {RATINGS[level]}", "body": str(level)},
+            quote_via=urllib.parse.quote,
+        )
+        for level in RATINGS
+    }
+    _send_template(
+        ticket,
+        "survey",
+        mail,
+        requester,
+        now,
+        services,
+        links=links,
+        ratings=RATINGS if ticket.language == "zh_CN" else RATINGS_EN,
+    )
+
+
+def _rate(
+    ticket: Ticket,
+    answer: tuple[int, str],
+    now: dt.datetime,
+    services: Services,
+    actor: str,
+    mail: InboundMail,
+) -> None:
+    level, comment = answer
+    previous = ticket.rating
+    ticket.rating, ticket.rating_comment, ticket.rated_at = level, comment, utc(now)
+    add_event(
+        ticket,
+        now,
+        actor,
+        "rated",
+        rating=level,
+        label=RATINGS[level],
+        comment=comment,
+        replaces=previous,
+    )
+    if level == min(RATINGS):
+        group = next((g for g in services.config.groups if g.name == ticket.group), None)
+        supervisor = (
+            services.config.person(group.supervisor) if group and group.supervisor else None
+        )
+        if supervisor is not None:
+            _send_template(
+                ticket,
+                "rating_alert",
+                mail,
+                Address(supervisor.name, supervisor.email),
+                now,
+                services,
+                language=services.config.support.language,
+                comment=comment,
+                auto_submitted="auto-generated",
+            )
+
+
+def close_silent(now: dt.datetime, services: Services) -> list[str]:
+    """Close resolved tickets whose requester stayed silent for ``confirm_days`` (with survey)."""
+    limit = utc(now - dt.timedelta(days=services.config.confirm_days))
+    closed = []
+    with transaction(services.db):
+        for ticket in Ticket.select().where(
+            (Ticket.status == "resolved") & (Ticket.resolved_at <= limit)
+        ):
+            _close(
+                ticket,
+                now,
+                services,
+                "system",
+                f"no answer {services.config.confirm_days} days after resolution",
+                None,
+            )
+            ticket.updated_at = utc(now)
+            ticket.save()
+            closed.append(ticket.number)
+    return closed
 
 
 def _staff_reply(
@@ -875,6 +1073,10 @@ def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
         "errors": [],
         "reply": "",
         "reason": "",
+        "comment": "",
+        "links": _survey_links(config, ticket["number"]),
+        "ratings": RATINGS,
+        "process": {"confirm_days": config.confirm_days, "reopen_days": config.reopen_days},
         "limits": {
             "each_mb": limits.max_attachment_mb,
             "total_mb": limits.max_attachments_total_mb,
@@ -911,7 +1113,7 @@ def _acknowledge(
 def _send_template(
     ticket: Ticket,
     kind: str,
-    mail: InboundMail,
+    mail: InboundMail | None,
     to: Address,
     now: dt.datetime,
     services: Services,
@@ -941,8 +1143,8 @@ def _send_template(
         text=rendered.text,
         html=rendered.html,
         ticket_number=ticket.number,
-        in_reply_to=mail.message_id,
-        references=mail.references,
+        in_reply_to=mail.message_id if mail else "",
+        references=mail.references if mail else (),
         auto_submitted=auto_submitted,
         attachments=files,
         cc=cc,
