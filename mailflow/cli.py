@@ -20,13 +20,15 @@ from mailflow.config import Config
 from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
 from mailflow.demo import run_demo
 from mailflow.errors import ConfigError, MailflowError, WorkflowError
+from mailflow.mailing import base_context
 from mailflow.models import Ticket, init_schema, open_database, redact
+from mailflow.services import Services
 from mailflow.sources import RawMail
 from mailflow.sources.imap import ImapSource
 from mailflow.storage import BlobStore
 from mailflow.transports import MaildirTransport, SmtpTransport
 from mailflow.views import ticket_detail, ticket_summary, ticket_text
-from mailflow.workflow import Services, base_context, handle
+from mailflow.workflow import handle
 
 log = logging.getLogger("mailflow")
 

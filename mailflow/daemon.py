@@ -25,16 +25,18 @@ import peewee as pw
 from mailflow import outbox
 from mailflow.config import Config
 from mailflow.errors import MailboxAuthError, MailboxError, StorageError
+from mailflow.lifecycle import close_silent
 from mailflow.models import Receipt, init_schema, open_database, transaction
 from mailflow.notify import Renderer
 from mailflow.outbox import RetryPolicy
 from mailflow.sender import BackgroundSender
+from mailflow.services import Services
 from mailflow.sources import Mailbox, RawMail
 from mailflow.sources.imap import ImapSource
 from mailflow.sources.maildir import MaildirSource
 from mailflow.storage import BlobStore
 from mailflow.transports import MaildirTransport, SmtpTransport, Transport
-from mailflow.workflow import Outcome, Services, close_silent, handle_group
+from mailflow.workflow import Outcome, handle_group
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from mailflow.errors import WorkflowError
 from mailflow.models import Quarantine, aware, transaction, utc
 from mailflow.parsing import ParseError, parse
+from mailflow.services import Services
 from mailflow.sources import RawMail
 from mailflow.views import iso
-from mailflow.workflow import Outcome, Services, handle
+from mailflow.workflow import Outcome, handle
 
 
 def entries(include_done: bool = False) -> list[Quarantine]:

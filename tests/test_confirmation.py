@@ -11,8 +11,8 @@ import pytest
 from mailflow import config as config_mod
 from mailflow.confirm import confirmation, rating
 from mailflow.daemon import open_services
+from mailflow.lifecycle import close_silent
 from mailflow.parsing import parse
-from mailflow.workflow import close_silent
 from tests.conftest import ImapAccount
 from tests.mails import build
 from tests.servers import SmtpServer

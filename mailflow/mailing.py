@@ -1,0 +1,147 @@
+"""Mail about a ticket: what templates see, and rendering a template into the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from typing import Any
+
+from mailflow import ids, outbox
+from mailflow.assign import mask_name
+from mailflow.attachments import ParsedAttachment
+from mailflow.config import Config
+from mailflow.confirm import RATINGS
+from mailflow.models import Ticket, add_event
+from mailflow.outgoing import OutgoingMail
+from mailflow.parsing import Address, InboundMail
+from mailflow.services import MB, Services
+
+
+def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
+    """What templates see of a ticket (the handler's name masked, as requesters see it)."""
+    target = config.sla[ticket.priority]
+    handler = config.person(ticket.assignee) if ticket.assignee else None
+    return {
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "priority": ticket.priority,
+        "status": ticket.status,
+        "requester_name": ticket.requester_name,
+        "requester_email": ticket.requester_email,
+        "submitted_at": ticket.submitted_at,
+        "respond_by": ticket.respond_by,
+        "resolve_by": ticket.resolve_by,
+        "respond_minutes": target.respond_minutes,
+        "resolve_minutes": target.resolve_minutes,
+        "handler": mask_name(handler.name) if handler else None,
+        "handler_name": handler.name if handler else None,
+        "category": ticket.category,
+        "group": ticket.group,
+    }
+
+
+def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
+    """What every template sees: the ticket, its tag, the support desk, the limits."""
+    limits = config.limits
+    return {
+        "ticket": ticket,
+        "tag": ids.tag(ticket["number"]),
+        "support": {"name": config.support.name, "address": config.support.address},
+        "refused": [],
+        "original": "",
+        "files": [],
+        "errors": [],
+        "reply": "",
+        "reason": "",
+        "comment": "",
+        "links": survey_links(config, ticket["number"]),
+        "ratings": RATINGS,
+        "process": {"confirm_days": config.confirm_days, "reopen_days": config.reopen_days},
+        "limits": {
+            "each_mb": limits.max_attachment_mb,
+            "total_mb": limits.max_attachments_total_mb,
+            "count": limits.max_attachments,
+        },
+    }
+
+
+def survey_links(config: Config, number: str) -> dict[int, str]:
+    """mailto: links that prepare a survey answer (subject with the tag, body the level)."""
+    return {
+        level: f"mailto:{config.support.address}?"
+        + urllib.parse.urlencode(
+            {"subject": f"{ids.tag(number)} {word}", "body": str(level)},
+            quote_via=urllib.parse.quote,
+        )
+        for level, word in RATINGS.items()
+    }
+
+
+def note_refused(
+    ticket: Ticket, refused: tuple[tuple[ParsedAttachment, str], ...], now: dt.datetime
+) -> None:
+    """Record the attachments that were over the limits."""
+    if refused:
+        add_event(
+            ticket,
+            now,
+            "system",
+            "attachments_refused",
+            files=[
+                {"filename": a.filename, "size": len(a.data), "reason": why} for a, why in refused
+            ],
+        )
+
+
+def acknowledge(
+    ticket: Ticket,
+    mail: InboundMail,
+    requester: Address,
+    now: dt.datetime,
+    services: Services,
+    refused: tuple[tuple[ParsedAttachment, str], ...] = (),
+) -> None:
+    send_template(ticket, "acknowledgement", mail, requester, now, services, refused)
+
+
+def send_template(
+    ticket: Ticket,
+    kind: str,
+    mail: InboundMail | None,
+    to: Address,
+    now: dt.datetime,
+    services: Services,
+    refused: tuple[tuple[ParsedAttachment, str], ...] = (),
+    language: str | None = None,
+    files: tuple[tuple[str, str, bytes], ...] = (),
+    original: str = "",
+    auto_submitted: str = "auto-replied",
+    cc: tuple[Address, ...] = (),
+    **extra: Any,
+) -> None:
+    """Render ``kind`` for ``ticket`` and queue it, threaded to ``mail``, in the outbox."""
+    config = services.config
+    context = base_context(config, ticket_context(ticket, config))
+    context["original"] = original
+    context["files"] = [name for name, _, _ in files]
+    context.update(extra)
+    context["refused"] = [
+        {"filename": a.filename, "size_mb": round(len(a.data) / MB, 1), "reason": why}
+        for a, why in refused
+    ]
+    rendered = services.renderer.render(kind, language or ticket.language, context)
+    outgoing = OutgoingMail(
+        sender=Address(config.support.name, config.support.address),
+        to=(to,),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        ticket_number=ticket.number,
+        in_reply_to=mail.message_id if mail else "",
+        references=mail.references if mail else (),
+        auto_submitted=auto_submitted,
+        attachments=files,
+        cc=cc,
+    )
+    message = outbox.queue(outgoing, kind, ticket, now, services.token())
+    add_event(ticket, now, "system", f"{kind}_queued", message=message, to=to.email)

@@ -1,0 +1,25 @@
+"""The collaborators every part of the ticket workflow is handed (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import peewee as pw
+
+from mailflow.config import Config
+from mailflow.notify import Renderer
+from mailflow.storage import BlobStore
+
+MB = 1024 * 1024
+
+
+@dataclass
+class Services:
+    """What the workflow needs from outside: settings, storage, templates, randomness."""
+
+    config: Config
+    db: pw.Database
+    store: BlobStore
+    renderer: Renderer
+    token: Callable[[], str]

@@ -1,0 +1,378 @@
+"""Engineers and supervisors (spec steps 3 and 4): assignment on intake, and the replies by
+which they work a ticket, commands included."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from typing import Any
+
+import peewee as pw
+
+from mailflow.assign import on_duty, pick_engineer
+from mailflow.attachments import ParsedAttachment
+from mailflow.commands import PRIORITY_VALUES, STATUS_VALUES, YES, Command, split_commands
+from mailflow.config import Config, Group, Person
+from mailflow.mailing import send_template
+from mailflow.models import Message, Ticket, add_event, aware, utc
+from mailflow.parsing import Address, InboundMail
+from mailflow.quoting import visible_text
+from mailflow.services import Services
+from mailflow.states import can_move, refusal
+
+CLOSED_STATES = ("resolved", "closed")
+URGENT = ("urgent", "high")  # these also alert the supervisor on duty (spec step 3)
+
+
+def staff_reply(
+    ticket: Ticket,
+    mail: InboundMail,
+    person: Person,
+    stored: int,
+    now: dt.datetime,
+    services: Services,
+) -> None:
+    """An engineer's or supervisor's reply: run its commands, pass the rest to the requester.
+
+    All commands are checked before any is applied: one that cannot apply changes nothing and
+    the writer is told why, and then nothing goes to the requester either.
+    """
+    config = services.config
+    commands, text = split_commands(visible_text(mail.text))
+    Message.update(text=text).where(Message.id == stored).execute()
+    changes, errors = plan(commands, ticket, config)
+    staff = Address(person.name, person.email)
+    if errors:
+        add_event(
+            ticket,
+            now,
+            person.email,
+            "commands_refused",
+            errors=errors,
+            lines=[c.line for c in commands],
+        )
+        send_template(
+            ticket,
+            "command_error",
+            mail,
+            staff,
+            now,
+            services,
+            language=config.support.language,
+            errors=errors,
+            auto_submitted="auto-replied",
+        )
+        return
+    internal = False
+    for key, value in changes:
+        if key == "internal":
+            internal = True
+        else:
+            apply_change(ticket, key, value, person, mail, now, services)
+    if internal or not text:
+        add_event(
+            ticket,
+            now,
+            person.email,
+            "internal_note" if internal else "commands_only",
+            message=stored,
+            commands=[c.line for c in commands],
+        )
+        return
+    if ticket.status in ("new", "assigned") and not any(k == "status" for k, _ in changes):
+        apply_change(ticket, "status", "in_progress", person, mail, now, services)
+    if ticket.first_response_at is None:
+        ticket.first_response_at = utc(now)
+        add_event(ticket, now, person.email, "first_response")
+    requester = Address(ticket.requester_name, ticket.requester_email)
+    send_template(
+        ticket,
+        "progress",
+        mail,
+        requester,
+        now,
+        services,
+        reply=text,
+        cc=tuple(Address("", a) for a in ticket.cc),
+        auto_submitted="no",
+    )
+    add_event(
+        ticket,
+        now,
+        person.email,
+        "public_reply",
+        message=stored,
+        commands=[c.line for c in commands],
+    )
+
+
+def plan(  # noqa: PLR0912 - one branch per command reads as the command table
+    commands: list[Command], ticket: Ticket, config: Config
+) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Each command checked and resolved to a change, or an error a person can act on."""
+    changes: list[tuple[str, Any]] = []
+    errors: list[str] = []
+    for command in commands:
+        key, value = command.key, command.value.strip()
+        if not key:
+            errors.append(
+                f"unknown command {command.written!r} (known: Status, Priority, "
+                "Assign, Group, Category, Escalate, Internal, Cc)"
+            )
+        elif key == "status":
+            target = STATUS_VALUES.get(value.lower())
+            if target is None:
+                errors.append(f"unknown status {value!r} (in-progress, waiting, resolved)")
+            elif target != ticket.status and not can_move(ticket.status, target):
+                errors.append(refusal(ticket.status, target))
+            else:
+                changes.append((key, target))
+        elif key == "priority":
+            priority = PRIORITY_VALUES.get(value.lower())
+            if priority is None:
+                errors.append(f"unknown priority {value!r} (urgent, high, medium, low)")
+            else:
+                changes.append((key, priority))
+        elif key == "assign":
+            engineer = find_engineer(value, config)
+            if engineer is None:
+                errors.append(f"no engineer {value!r} (give a configured name or address)")
+            else:
+                changes.append((key, engineer))
+        elif key == "group":
+            group = next((g for g in config.groups if g.name == value), None)
+            if group is None:
+                errors.append(
+                    f"no group {value!r} (known: "
+                    f"{', '.join(g.name for g in config.groups) or 'none'})"
+                )
+            else:
+                changes.append((key, group))
+        elif key == "category":
+            changes.append((key, value))
+        elif key == "escalate":
+            target_group = next((g for g in config.groups if value.startswith(g.name)), None)
+            reason = value[len(target_group.name) :].strip() if target_group else value
+            changes.append((key, (target_group, reason)))
+        elif key == "internal":
+            if value.lower() in YES:
+                changes.append((key, True))
+        elif key == "cc":
+            addresses = [a for _, a in email.utils.getaddresses([value]) if "@" in a]
+            if not addresses:
+                errors.append(f"no address in Cc: {value!r}")
+            else:
+                changes.append((key, [a.lower() for a in addresses]))
+    return changes, errors
+
+
+def find_engineer(value: str, config: Config) -> Person | None:
+    wanted = value.strip().lower()
+    return next(
+        (
+            p
+            for p in config.people
+            if p.role in ("engineer", "supervisor") and wanted in (p.email, p.name.lower())
+        ),
+        None,
+    )
+
+
+def apply_change(  # noqa: PLR0912 - one branch per command reads as the command table
+    ticket: Ticket,
+    key: str,
+    value: Any,
+    person: Person,
+    mail: InboundMail,
+    now: dt.datetime,
+    services: Services,
+) -> None:
+    config = services.config
+    actor = person.email
+    if key == "status":
+        before = ticket.status
+        if value == before:
+            return
+        ticket.status = value
+        if value == "resolved":
+            ticket.resolved_at = utc(now)
+        if value == "closed":
+            ticket.closed_at = utc(now)
+        add_event(ticket, now, actor, "status_changed", before=before, after=value)
+    elif key == "priority":
+        add_event(ticket, now, actor, "priority_changed", before=ticket.priority, after=value)
+        ticket.priority = value
+        target = config.sla[value]
+        submitted = aware(ticket.submitted_at)
+        ticket.respond_by = utc(submitted + dt.timedelta(minutes=target.respond_minutes))
+        ticket.resolve_by = utc(submitted + dt.timedelta(minutes=target.resolve_minutes))
+    elif key == "category":
+        add_event(ticket, now, actor, "category_changed", before=ticket.category, after=value)
+        ticket.category = value
+    elif key == "group":
+        add_event(ticket, now, actor, "group_changed", before=ticket.group, after=value.name)
+        ticket.group = value.name
+    elif key == "cc":
+        ticket.cc = sorted(set(ticket.cc) | set(value))
+        add_event(ticket, now, actor, "cc_added", addresses=value)
+    elif key in ("assign", "escalate"):
+        if key == "assign":
+            engineer, reason = value, "assigned by " + actor
+        else:
+            group, reason = value
+            engineer = escalation_target(ticket, group, config)
+            if group is not None:
+                ticket.group = group.name
+            if engineer is None:
+                add_event(
+                    ticket, now, actor, "escalated", group=ticket.group, reason=reason, to=None
+                )
+                return
+            add_event(
+                ticket,
+                now,
+                actor,
+                "escalated",
+                group=ticket.group,
+                reason=reason,
+                to=engineer.email,
+            )
+        previous = ticket.assignee
+        ticket.assignee = engineer.email
+        if ticket.status == "new":
+            ticket.status = "assigned"
+        add_event(
+            ticket,
+            now,
+            actor,
+            "assigned",
+            before=previous,
+            to=engineer.email,
+            name=engineer.name,
+            reason=reason,
+        )
+        send_template(
+            ticket,
+            "assignment",
+            mail,
+            Address(engineer.name, engineer.email),
+            now,
+            services,
+            language=config.support.language,
+            original=mail.text,
+            auto_submitted="auto-generated",
+        )
+        if key == "escalate":
+            group_row = next((g for g in config.groups if g.name == ticket.group), None)
+            supervisor = (
+                config.person(group_row.supervisor) if group_row and group_row.supervisor else None
+            )
+            if supervisor is not None and supervisor.email != engineer.email:
+                send_template(
+                    ticket,
+                    "escalation",
+                    mail,
+                    Address(supervisor.name, supervisor.email),
+                    now,
+                    services,
+                    language=config.support.language,
+                    reason=reason,
+                    auto_submitted="auto-generated",
+                )
+
+
+def escalation_target(ticket: Ticket, group: Group | None, config: Config) -> Person | None:
+    """A named group: an engineer there (fewest open); otherwise the group's supervisor."""
+    if group is not None:
+        engineer, _ = pick_engineer(group, config.people, open_counts(), None, "fewest_open")
+        return engineer
+    current = next((g for g in config.groups if g.name == ticket.group), None)
+    if current is not None and current.supervisor:
+        return config.person(current.supervisor)
+    return None
+
+
+def open_counts() -> dict[str, int]:
+    """Open tickets per engineer (for the fewest-open strategy)."""
+    query = (
+        Ticket.select(Ticket.assignee, pw.fn.COUNT(Ticket.id).alias("n"))
+        .where(Ticket.assignee.is_null(False) & Ticket.status.not_in(CLOSED_STATES))
+        .group_by(Ticket.assignee)
+    )
+    rows: Any = query.dicts()
+    return {str(row["assignee"]): int(row["n"]) for row in rows}
+
+
+def last_assignee(group: str) -> str | None:
+    row = (
+        Ticket.select(Ticket.assignee)
+        .where((Ticket.group == group) & Ticket.assignee.is_null(False))
+        .order_by(Ticket.id.desc())
+        .first()
+    )
+    return str(row.assignee) if row else None
+
+
+def assign(
+    ticket: Ticket,
+    mail: InboundMail,
+    engineer: Person | None,
+    why: str,
+    accepted: tuple[ParsedAttachment, ...],
+    now: dt.datetime,
+    services: Services,
+) -> None:
+    """Record the assignment, mail the engineer the whole ticket, alert the supervisor."""
+    config = services.config
+    if engineer is None:
+        add_event(ticket, now, "system", "unassigned", group=ticket.group, reason=why)
+    else:
+        add_event(
+            ticket,
+            now,
+            "system",
+            "assigned",
+            to=engineer.email,
+            name=engineer.name,
+            group=ticket.group,
+            reason=why,
+        )
+        files = tuple((a.filename, a.content_type, a.data) for a in accepted if not a.inline)
+        send_template(
+            ticket,
+            "assignment",
+            mail,
+            Address(engineer.name, engineer.email),
+            now,
+            services,
+            language=config.support.language,
+            files=files,
+            original=mail.text,
+            auto_submitted="auto-generated",
+        )
+    if ticket.priority in URGENT:
+        group = next((g for g in config.groups if g.name == ticket.group), None)
+        supervisor_email = on_duty(config.duty, now.astimezone(config.support.tz)) or (
+            group.supervisor if group else None
+        )
+        supervisor = config.person(supervisor_email) if supervisor_email else None
+        if supervisor is None:
+            add_event(
+                ticket,
+                now,
+                "system",
+                "supervisor_not_notified",
+                reason="no supervisor on duty and none for the group",
+            )
+            return
+        send_template(
+            ticket,
+            "supervisor_alert",
+            mail,
+            Address(supervisor.name, supervisor.email),
+            now,
+            services,
+            language=config.support.language,
+            original=mail.text,
+            auto_submitted="auto-generated",
+        )
