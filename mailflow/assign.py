@@ -82,3 +82,10 @@ def mask_name(name: str) -> str:
     if _CJK.match(name):
         return name[0] + "*"
     return name.split()[0] + "*"
+
+
+def mask_phone(phone: str) -> str:
+    """A phone number with its last four digits hidden (spec: 后4位隐藏)."""
+    digits = [i for i, ch in enumerate(phone) if ch.isdigit()]
+    hidden = set(digits[-4:])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(phone))

@@ -16,15 +16,17 @@ from pathlib import Path
 
 from mailflow import __version__, quarantine
 from mailflow import config as config_mod
+from mailflow.commands import Command
 from mailflow.config import Config
 from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
 from mailflow.demo import run_demo
 from mailflow.errors import ConfigError, MailflowError, WorkflowError
 from mailflow.mailing import base_context
-from mailflow.models import Ticket, init_schema, open_database, redact
+from mailflow.models import Ticket, init_schema, open_database, redact, transaction
 from mailflow.services import Services
 from mailflow.sources import RawMail
 from mailflow.sources.imap import ImapSource
+from mailflow.staff import act
 from mailflow.storage import BlobStore
 from mailflow.transports import MaildirTransport, SmtpTransport
 from mailflow.views import ticket_detail, ticket_summary, ticket_text
@@ -91,6 +93,27 @@ def _parser() -> argparse.ArgumentParser:
     show = ticket_sub.add_parser("show", parents=[common], help="show a ticket")
     show.add_argument("number")
     show.add_argument("--json", action="store_true", help="JSON output")
+    actions = {
+        "assign": ("assign to an engineer", "ENGINEER", "name or address"),
+        "status": ("change the status", "STATUS", "in-progress, waiting, resolved"),
+        "priority": ("change the priority", "PRIORITY", "urgent, high, medium, low"),
+        "note": ("add an internal note", "TEXT", "seen by staff only"),
+        "reply": ("reply to the requester", "TEXT", "sent from the support address"),
+        "escalate": ("escalate", "REASON", "why"),
+    }
+    for action, (summary, metavar, value_help) in actions.items():
+        one = ticket_sub.add_parser(action, parents=[common], help=summary)
+        one.add_argument("number")
+        one.add_argument("value", metavar=metavar, nargs="+", help=value_help)
+        one.add_argument(
+            "--as",
+            dest="actor",
+            metavar="EMAIL",
+            default=os.environ.get("MAILFLOW_ACTOR"),
+            help="the configured engineer or supervisor acting (default $MAILFLOW_ACTOR)",
+        )
+        if action == "escalate":
+            one.add_argument("--group", help="escalate to this group")
     q_parser = sub.add_parser("quarantine", parents=[common], help="mail that could not be handled")
     q_sub = q_parser.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
     q_list = q_sub.add_parser("list", parents=[common], help="held entries")
@@ -196,6 +219,9 @@ def _check_templates(services: Services) -> None:
         "handler_name": None,
         "category": None,
         "group": None,
+        "phone": "",
+        "department": "",
+        "channel": "email",
     }
     services.renderer.check_templates(base_context(services.config, sample))
 
@@ -262,6 +288,8 @@ def cmd_tickets(args: argparse.Namespace) -> int:
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
+    if args.ticket_command != "show":
+        return _ticket_action(args)
 
     config = _open_read(args)
     number = args.number.strip().strip("[]").upper()
@@ -272,6 +300,57 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         print(json.dumps(ticket_detail(ticket, config.support.tz), ensure_ascii=False, indent=2))
     else:
         print(ticket_text(ticket, config.support.tz, config.support.language), end="")
+    return EX_OK
+
+
+def _ticket_action(args: argparse.Namespace) -> int:
+    """The same actions engineers take by mail, with the same rules and the same events."""
+    config = load_config(args.config)
+    services = open_services(config)
+    person = config.person(args.actor or "")
+    if person is None or person.role not in ("engineer", "supervisor"):
+        raise WorkflowError(
+            f"--as {args.actor or '(missing)'}: give a configured engineer or supervisor "
+            "(or set MAILFLOW_ACTOR)"
+        )
+    number = args.number.strip().strip("[]").upper()
+    ticket = Ticket.get_or_none(Ticket.number == number)
+    if ticket is None:
+        raise WorkflowError(f"no ticket {number}")
+    value = " ".join(args.value)
+    action = args.ticket_command
+    text = value if action in ("note", "reply") else ""
+    command = {
+        "assign": ("assign", value),
+        "status": ("status", value),
+        "priority": ("priority", value),
+        "note": ("internal", "yes"),
+        "escalate": (
+            "escalate",
+            f"{args.group} {value}" if getattr(args, "group", None) else value,
+        ),
+    }.get(action)
+    commands = (
+        [Command(command[0], command[0], command[1], f"{command[0]}: {command[1]}")]
+        if command
+        else []
+    )
+    now = system_clock()
+    with transaction(services.db):
+        errors = act(ticket, person, commands, text, now, services)
+    if errors:
+        for error in errors:
+            print(f"mailflow: {number}: {error}", file=sys.stderr)
+        return EX_FAILURE
+    worker = Worker(
+        services, build_mailbox(config, os.environ), build_transport(config, os.environ)
+    )
+    result = worker.flush(now)
+    fresh = Ticket.get(Ticket.number == number)
+    print(
+        f"{number}: {action} done; status {fresh.status}, priority {fresh.priority}, "
+        f"handler {fresh.assignee or '-'}; {result.sent} mails sent"
+    )
     return EX_OK
 
 

@@ -96,3 +96,37 @@ def split_commands(text: str) -> tuple[list[Command], str]:
     if not commands:
         return [], text.strip()
     return commands, "\n".join(lines[index:]).strip()
+
+
+INTAKE_KEYS = {
+    "requester": "requester",
+    "需求方": "requester",
+    "报修人": "requester",
+    "来电人": "requester",
+    "phone": "phone",
+    "电话": "phone",
+    "手机": "phone",
+    "分机": "phone",
+    "department": "department",
+    "部门": "department",
+    "channel": "channel",
+    "渠道": "channel",
+}
+
+
+def split_intake(text: str) -> tuple[dict[str, str], str]:
+    """``Requester:``/``Phone:``/``Department:`` lines a service desk writes at the top."""
+    lines = text.splitlines()
+    fields: dict[str, str] = {}
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        match = _LINE.match(line)
+        if not line.strip() and not fields:
+            index += 1
+            continue
+        if match is None or match.group(1).lower() not in INTAKE_KEYS:
+            break
+        fields[INTAKE_KEYS[match.group(1).lower()]] = match.group(2).strip()
+        index += 1
+    return fields, "\n".join(lines[index:]).strip() if fields else text

@@ -181,6 +181,7 @@ class Config:
     groups: tuple[Group, ...] = ()
     duty: tuple[Duty, ...] = ()
     assignment_strategy: str = "fewest_open"
+    authserv_id: str = ""  # trust staff commands only with DKIM/SPF pass from this server
     confirm_days: int = 3  # a resolved ticket nobody answers for is closed after this
     reopen_days: int = 7  # a reply to a closed ticket reopens it within this; later: new ticket
 
@@ -424,12 +425,14 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         groups=(groups := _groups(root, people)),
         duty=_duty(root, people),
         assignment_strategy=_assignment(root.sub("assignment")),
+        authserv_id=(security := root.sub("security")).text("authserv_id", ""),
         confirm_days=(process := root.sub("process")).integer("confirm_days", 3, 1, 365),
         reopen_days=process.integer("reopen_days", 7, 0, 3650),
         source=source,
     )
     database.finish()
     process.finish()
+    security.finish()
     root.finish()
     _check_people(config, groups)
     _refuse_self_loops(config)

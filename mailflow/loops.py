@@ -90,3 +90,30 @@ def classify(mail: InboundMail, support_address: str) -> Verdict:
     if local in SYSTEM_SENDERS or local.startswith(("noreply", "donotreply", "mailerdaemon")):
         return Verdict("system", f"machine sender {sender}")
     return HUMAN
+
+
+def authenticated(mail: InboundMail, authserv_id: str) -> bool:
+    """Whether our receiving server (``authserv_id``) saw DKIM or SPF pass for the sender's
+    domain (RFC 8601). Headers from other servers are ignored: anyone can write one."""
+    if mail.sender is None or "@" not in mail.sender.email:
+        return False
+    domain = mail.sender.email.rsplit("@", 1)[1]
+    for header in mail.auth_results:
+        server, _, results = header.partition(";")
+        words = server.split()
+        if not words or words[0].lower() != authserv_id.lower():
+            continue
+        for _method, properties in re.findall(
+            r"\b(dkim|spf)\s*=\s*pass\b([^;]*)", results, re.IGNORECASE
+        ):
+            for _key, value in re.findall(
+                r"(header\.d|header\.i|smtp\.mailfrom)\s*=\s*(\S+)", properties, re.IGNORECASE
+            ):
+                other = value.rsplit("@", 1)[-1].lower().strip("<>")
+                if _aligned(other, domain):
+                    return True
+    return False
+
+
+def _aligned(a: str, b: str) -> bool:
+    return a == b or a.endswith("." + b) or b.endswith("." + a)

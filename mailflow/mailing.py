@@ -7,7 +7,7 @@ import urllib.parse
 from typing import Any
 
 from mailflow import ids, outbox
-from mailflow.assign import mask_name
+from mailflow.assign import mask_name, mask_phone
 from mailflow.attachments import ParsedAttachment
 from mailflow.config import Config
 from mailflow.confirm import RATINGS
@@ -37,6 +37,9 @@ def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
         "handler_name": handler.name if handler else None,
         "category": ticket.category,
         "group": ticket.group,
+        "phone": mask_phone(ticket.phone),
+        "department": ticket.department,
+        "channel": ticket.channel,
     }
 
 

@@ -87,6 +87,10 @@ class Ticket(BaseModel):
     cc = JSONField(default=list)  # participants added with "Cc:"; they get the progress mails
     requester_email = pw.CharField(max_length=320, index=True)
     requester_name = pw.CharField(max_length=256, default="")
+    # Registered by the service desk for a caller: stored whole, shown masked (assign.mask_phone).
+    phone = pw.CharField(max_length=64, default="")
+    department = pw.CharField(max_length=128, default="")
+    channel = pw.CharField(max_length=32, default="email")
     language = pw.CharField(max_length=8)
     submitted_at = pw.DateTimeField()  # when the request reached the mailbox (spec: 提交时间)
     created_at = pw.DateTimeField(index=True)

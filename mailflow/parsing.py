@@ -84,6 +84,8 @@ class InboundMail:
     related_tickets: tuple[str, ...] = ()
     # Recipients a delivery status notification reports as failed for good.
     bounced: tuple[str, ...] = ()
+    # Every Authentication-Results header, as the receiving servers wrote them.
+    auth_results: tuple[str, ...] = ()
 
     @property
     def dedupe_key(self) -> str:
@@ -190,6 +192,11 @@ def parse(raw: bytes) -> InboundMail:
         related_ids=tuple(dict.fromkeys(related_ids)),
         related_tickets=tuple(dict.fromkeys(related_tickets)),
         bounced=_bounced(message, kept, sender),
+        auth_results=tuple(
+            _clean(hdr.decode_value(value))
+            for name, value in head
+            if name == "authentication-results"
+        ),
     )
 
 

@@ -37,11 +37,66 @@ def staff_reply(
     All commands are checked before any is applied: one that cannot apply changes nothing and
     the writer is told why, and then nothing goes to the requester either.
     """
-    config = services.config
     commands, text = split_commands(visible_text(mail.text))
     Message.update(text=text).where(Message.id == stored).execute()
-    changes, errors = plan(commands, ticket, config)
-    staff = Address(person.name, person.email)
+    errors = act(ticket, person, commands, text, now, services, mail, stored)
+    if errors:
+        send_template(
+            ticket,
+            "command_error",
+            mail,
+            Address(person.name, person.email),
+            now,
+            services,
+            language=services.config.support.language,
+            errors=errors,
+            auto_submitted="auto-replied",
+        )
+
+
+def refuse_unverified(
+    ticket: Ticket,
+    mail: InboundMail,
+    person: Person,
+    authserv_id: str,
+    now: dt.datetime,
+    services: Services,
+) -> None:
+    """A staff address without DKIM/SPF pass: keep the mail, apply nothing, say why."""
+    reason = (
+        f"your mail was not verified by {authserv_id} (no DKIM or SPF pass for your "
+        "domain): it was filed on the ticket, but no command was applied and nothing "
+        "was sent to the requester"
+    )
+    add_event(ticket, now, person.email, "commands_not_trusted", reason=reason)
+    send_template(
+        ticket,
+        "command_error",
+        mail,
+        Address(person.name, person.email),
+        now,
+        services,
+        language=services.config.support.language,
+        errors=[reason],
+        auto_submitted="auto-replied",
+    )
+
+
+def act(
+    ticket: Ticket,
+    person: Person,
+    commands: list[Command],
+    text: str,
+    now: dt.datetime,
+    services: Services,
+    mail: InboundMail | None = None,
+    stored: int | None = None,
+) -> list[str]:
+    """Apply ``commands`` and pass ``text`` to the requester, as ``person``; by mail or CLI.
+
+    Returns the reasons when a command cannot apply (and then nothing at all is done).
+    """
+    changes, errors = plan(commands, ticket, services.config)
     if errors:
         add_event(
             ticket,
@@ -51,18 +106,7 @@ def staff_reply(
             errors=errors,
             lines=[c.line for c in commands],
         )
-        send_template(
-            ticket,
-            "command_error",
-            mail,
-            staff,
-            now,
-            services,
-            language=config.support.language,
-            errors=errors,
-            auto_submitted="auto-replied",
-        )
-        return
+        return errors
     internal = False
     for key, value in changes:
         if key == "internal":
@@ -77,8 +121,11 @@ def staff_reply(
             "internal_note" if internal else "commands_only",
             message=stored,
             commands=[c.line for c in commands],
+            **({"text": text} if internal and stored is None else {}),
         )
-        return
+        ticket.updated_at = utc(now)
+        ticket.save()
+        return []
     if ticket.status in ("new", "assigned") and not any(k == "status" for k, _ in changes):
         apply_change(ticket, "status", "in_progress", person, mail, now, services)
     if ticket.first_response_at is None:
@@ -103,7 +150,11 @@ def staff_reply(
         "public_reply",
         message=stored,
         commands=[c.line for c in commands],
+        **({"text": text} if stored is None else {}),
     )
+    ticket.updated_at = utc(now)
+    ticket.save()
+    return []
 
 
 def plan(  # noqa: PLR0912 - one branch per command reads as the command table
@@ -183,7 +234,7 @@ def apply_change(  # noqa: PLR0912 - one branch per command reads as the command
     key: str,
     value: Any,
     person: Person,
-    mail: InboundMail,
+    mail: InboundMail | None,
     now: dt.datetime,
     services: Services,
 ) -> None:
@@ -259,7 +310,7 @@ def apply_change(  # noqa: PLR0912 - one branch per command reads as the command
             now,
             services,
             language=config.support.language,
-            original=mail.text,
+            original=mail.text if mail else "",
             auto_submitted="auto-generated",
         )
         if key == "escalate":
@@ -321,8 +372,13 @@ def assign(
     accepted: tuple[ParsedAttachment, ...],
     now: dt.datetime,
     services: Services,
+    problem: str,
 ) -> None:
-    """Record the assignment, mail the engineer the whole ticket, alert the supervisor."""
+    """Record the assignment, mail the engineer the whole ticket, alert the supervisor.
+
+    ``problem`` is the request's text as staff may see it (without a caller's whole phone
+    number from a service-desk registration).
+    """
     config = services.config
     if engineer is None:
         add_event(ticket, now, "system", "unassigned", group=ticket.group, reason=why)
@@ -347,7 +403,7 @@ def assign(
             services,
             language=config.support.language,
             files=files,
-            original=mail.text,
+            original=problem,
             auto_submitted="auto-generated",
         )
     if ticket.priority in URGENT:
@@ -373,6 +429,6 @@ def assign(
             now,
             services,
             language=config.support.language,
-            original=mail.text,
+            original=problem,
             auto_submitted="auto-generated",
         )

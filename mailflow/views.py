@@ -16,6 +16,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mailflow.assign import mask_phone
 from mailflow.models import Attachment, Event, Message, Ticket, aware
 from mailflow.notify import PRIORITY_LABELS, STATUS_LABELS
 
@@ -36,6 +37,9 @@ def ticket_summary(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:
         "subject": ticket.subject,
         "requester": ticket.requester_email,
         "requester_name": ticket.requester_name,
+        "phone": mask_phone(ticket.phone),  # stored whole, shown masked everywhere
+        "department": ticket.department,
+        "channel": ticket.channel,
         "submitted_at": iso(ticket.submitted_at, tz),
         "created_at": iso(ticket.created_at, tz),
         "updated_at": iso(ticket.updated_at, tz),

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from mailflow import ids, outbox
-from mailflow.assign import pick_engineer, route_group
+from mailflow import headers, ids, outbox
+from mailflow.assign import mask_phone, pick_engineer, route_group
 from mailflow.attachments import Limits, ParsedAttachment, within_limits
+from mailflow.commands import split_intake
 from mailflow.config import Config
 from mailflow.errors import StorageError
 from mailflow.lifecycle import closed_beyond_window, requester_reply
+from mailflow.loops import authenticated
 from mailflow.mailing import acknowledge, note_refused, send_template
 from mailflow.models import (
     Attachment,
@@ -43,7 +45,7 @@ from mailflow.quoting import visible_text
 from mailflow.routing import Decision, Lookups, route
 from mailflow.services import MB, Services
 from mailflow.sources import RawMail
-from mailflow.staff import assign, last_assignee, open_counts, staff_reply
+from mailflow.staff import assign, last_assignee, open_counts, refuse_unverified, staff_reply
 from mailflow.storage import BlobStore
 from mailflow.triage import DEFAULT_RULES, Rule, grade
 
@@ -205,6 +207,16 @@ def _create(
     target = config.sla[priority]
     subject = ids.strip_reply_prefixes(mail.subject) or mail.subject or "(no subject)"
     requester = mail.reply_address or mail.sender
+    intake: dict[str, str] = {}
+    problem = mail.text
+    registrar = config.person(mail.sender.email)
+    if registrar is not None and registrar.role == "service_desk":
+        intake, problem = split_intake(mail.text)
+        caller = headers.addresses(intake.get("requester", "").encode("utf-8"))
+        if caller:
+            requester = Address(caller[0][0], caller[0][1])
+        elif intake.get("requester"):
+            requester = Address(intake["requester"], requester.email)
     group, group_why = route_group(config.groups, graded.category, priority)
     engineer, engineer_why = (
         pick_engineer(
@@ -228,6 +240,9 @@ def _create(
         assignee=engineer.email if engineer else None,
         requester_email=requester.email,
         requester_name=requester.name,
+        phone=intake.get("phone", ""),
+        department=intake.get("department", ""),
+        channel=intake.get("channel", "phone" if intake else "email"),
         language=pick_language(f"{mail.subject}\n{mail.text[:2000]}", config.support.language),
         submitted_at=utc(submitted),
         created_at=utc(now),
@@ -236,6 +251,17 @@ def _create(
         resolve_by=utc(submitted + dt.timedelta(minutes=target.resolve_minutes)),
     )
     stored = _store_message(ticket, mail, raw, now, accepted=item.accepted)
+    if intake:
+        add_event(
+            ticket,
+            now,
+            mail.sender.email,
+            "registered_for_caller",
+            requester=requester.email,
+            channel=ticket.channel,
+            department=ticket.department,
+            phone=mask_phone(ticket.phone),
+        )
     note_refused(ticket, item.refused, now)
     add_event(
         ticket,
@@ -258,13 +284,14 @@ def _create(
         )
     if config.groups:
         add_event(ticket, now, "system", "group_set", group=ticket.group, reason=group_why)
-    if group is not None:
-        assign(ticket, mail, engineer, engineer_why, item.accepted, now, services)
+    # The requester's acknowledgement is queued first, so it is the first mail to leave.
     why_not = _why_no_auto_reply(decision, requester, now, services)
     if why_not:
         add_event(ticket, now, "system", "acknowledgement_suppressed", reason=why_not)
     else:
         acknowledge(ticket, mail, requester, now, services, item.refused)
+    if group is not None:
+        assign(ticket, mail, engineer, engineer_why, item.accepted, now, services, problem)
     _receipt(raw, "created", stored, now)
     return Outcome("created", number, mail.sender.email, decision.reason)
 
@@ -288,7 +315,11 @@ def _follow_up(
     add_event(ticket, now, mail.sender.email, "followup", message=stored, reason=decision.reason)
     person = services.config.person(mail.sender.email)
     if person is not None and person.role in ("engineer", "supervisor"):
-        staff_reply(ticket, mail, person, stored, now, services)
+        authserv = services.config.authserv_id
+        if authserv and not authenticated(mail, authserv):
+            refuse_unverified(ticket, mail, person, authserv, now, services)
+        else:
+            staff_reply(ticket, mail, person, stored, now, services)
     else:
         requester_reply(ticket, mail, now, services)
     ticket.save()

@@ -33,6 +33,9 @@ def sample(number: str = "TS20231025001") -> dict[str, object]:
         "handler_name": None,
         "category": None,
         "group": None,
+        "phone": "",
+        "department": "",
+        "channel": "email",
     }
     return {
         "ticket": ticket,
