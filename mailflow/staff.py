@@ -163,6 +163,17 @@ def plan(  # noqa: PLR0912 - one branch per command reads as the command table
     """Each command checked and resolved to a change, or an error a person can act on."""
     changes: list[tuple[str, Any]] = []
     errors: list[str] = []
+    if ticket.status == "closed":
+        # Closed tickets are the archive: read-only, except for reopening them.
+        reopening = any(
+            c.key == "status" and STATUS_VALUES.get(c.value.strip().lower()) == "in_progress"
+            for c in commands
+        )
+        if not reopening:
+            return [], [
+                f"{ticket.number} is closed and read-only; reopen it first with "
+                '"Status: in-progress"'
+            ]
     for command in commands:
         key, value = command.key, command.value.strip()
         if not key:

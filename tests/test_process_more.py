@@ -194,3 +194,25 @@ def test_the_whole_process_in_english(
         4,
         "very quick",
     )
+
+
+def test_closed_tickets_are_read_only_except_reopening(
+    e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    e2e_config.write_text(e2e_config.read_text() + PEOPLE)
+    imap_account.append(build("a@example.cn", imap_account.user, "打印机卡纸", "x"))
+    run_once(e2e_config)
+    number = today_prefix() + "001"
+    as_zhou = ("--as", "zhou.jie@example.com")
+    assert (
+        run_mailflow(e2e_config, "ticket", "status", number, "resolved", *as_zhou).returncode == 0
+    )
+    imap_account.append(build("a@example.cn", imap_account.user, f"Re: [{number}]", "确认"))
+    run_once(e2e_config)
+    assert show(e2e_config, number)["status"] == "closed"
+    changed = run_mailflow(e2e_config, "ticket", "priority", number, "urgent", *as_zhou)
+    assert changed.returncode == 1 and "closed and read-only" in changed.stderr
+    note = run_mailflow(e2e_config, "ticket", "reply", number, "还有问题吗？", *as_zhou)
+    assert note.returncode == 1
+    reopened = run_mailflow(e2e_config, "ticket", "status", number, "in-progress", *as_zhou)
+    assert reopened.returncode == 0 and "status in_progress" in reopened.stdout
