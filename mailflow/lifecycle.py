@@ -6,7 +6,7 @@ import datetime as dt
 
 from mailflow.config import Config
 from mailflow.confirm import RATINGS, RATINGS_EN, confirmation, rating
-from mailflow.mailing import send_template
+from mailflow.mailing import notify_staff, send_template
 from mailflow.models import Ticket, add_event, aware, transaction, utc
 from mailflow.parsing import Address, InboundMail
 from mailflow.quoting import visible_text
@@ -78,14 +78,13 @@ def reopen(
     )
     handler = services.config.person(ticket.assignee) if ticket.assignee else None
     if handler is not None:
-        send_template(
+        notify_staff(
             ticket,
             "reopened",
             mail,
-            Address(handler.name, handler.email),
+            handler,
             now,
             services,
-            language=services.config.support.language,
             reason=why,
             original=mail.text if mail else "",
             auto_submitted="auto-generated",
@@ -143,14 +142,13 @@ def rate(
             services.config.person(group.supervisor) if group and group.supervisor else None
         )
         if supervisor is not None:
-            send_template(
+            notify_staff(
                 ticket,
                 "rating_alert",
                 mail,
-                Address(supervisor.name, supervisor.email),
+                supervisor,
                 now,
                 services,
-                language=services.config.support.language,
                 comment=comment,
                 auto_submitted="auto-generated",
             )

@@ -9,7 +9,7 @@ from typing import Any
 from mailflow import ids, outbox
 from mailflow.assign import mask_name, mask_phone
 from mailflow.attachments import ParsedAttachment
-from mailflow.config import Config
+from mailflow.config import Config, Person
 from mailflow.confirm import RATINGS
 from mailflow.models import Ticket, add_event
 from mailflow.outgoing import OutgoingMail
@@ -105,6 +105,30 @@ def acknowledge(
     refused: tuple[tuple[ParsedAttachment, str], ...] = (),
 ) -> None:
     send_template(ticket, "acknowledgement", mail, requester, now, services, refused)
+
+
+def notify_staff(
+    ticket: Ticket,
+    kind: str,
+    mail: InboundMail | None,
+    person: Person,
+    now: dt.datetime,
+    services: Services,
+    auto_submitted: str = "auto-generated",
+    **extra: Any,
+) -> None:
+    """Mail ``kind`` to an engineer or supervisor, in the support desk's own language."""
+    send_template(
+        ticket,
+        kind,
+        mail,
+        Address(person.name, person.email),
+        now,
+        services,
+        language=services.config.support.language,
+        auto_submitted=auto_submitted,
+        **extra,
+    )
 
 
 def send_template(

@@ -13,7 +13,7 @@ from mailflow.assign import on_duty, pick_engineer
 from mailflow.attachments import ParsedAttachment
 from mailflow.commands import PRIORITY_VALUES, STATUS_VALUES, YES, Command, split_commands
 from mailflow.config import Config, Group, Person
-from mailflow.mailing import send_template
+from mailflow.mailing import notify_staff, send_template
 from mailflow.models import Message, Ticket, add_event, aware, utc
 from mailflow.parsing import Address, InboundMail
 from mailflow.quoting import visible_text
@@ -41,14 +41,13 @@ def staff_reply(
     Message.update(text=text).where(Message.id == stored).execute()
     errors = act(ticket, person, commands, text, now, services, mail, stored)
     if errors:
-        send_template(
+        notify_staff(
             ticket,
             "command_error",
             mail,
-            Address(person.name, person.email),
+            person,
             now,
             services,
-            language=services.config.support.language,
             errors=errors,
             auto_submitted="auto-replied",
         )
@@ -69,14 +68,13 @@ def refuse_unverified(
         "was sent to the requester"
     )
     add_event(ticket, now, person.email, "commands_not_trusted", reason=reason)
-    send_template(
+    notify_staff(
         ticket,
         "command_error",
         mail,
-        Address(person.name, person.email),
+        person,
         now,
         services,
-        language=services.config.support.language,
         errors=[reason],
         auto_submitted="auto-replied",
     )
@@ -313,14 +311,13 @@ def apply_change(  # noqa: PLR0912 - one branch per command reads as the command
             name=engineer.name,
             reason=reason,
         )
-        send_template(
+        notify_staff(
             ticket,
             "assignment",
             mail,
-            Address(engineer.name, engineer.email),
+            engineer,
             now,
             services,
-            language=config.support.language,
             original=mail.text if mail else "",
             auto_submitted="auto-generated",
         )
@@ -330,14 +327,13 @@ def apply_change(  # noqa: PLR0912 - one branch per command reads as the command
                 config.person(group_row.supervisor) if group_row and group_row.supervisor else None
             )
             if supervisor is not None and supervisor.email != engineer.email:
-                send_template(
+                notify_staff(
                     ticket,
                     "escalation",
                     mail,
-                    Address(supervisor.name, supervisor.email),
+                    supervisor,
                     now,
                     services,
-                    language=config.support.language,
                     reason=reason,
                     auto_submitted="auto-generated",
                 )
@@ -405,14 +401,13 @@ def assign(
             reason=why,
         )
         files = tuple((a.filename, a.content_type, a.data) for a in accepted if not a.inline)
-        send_template(
+        notify_staff(
             ticket,
             "assignment",
             mail,
-            Address(engineer.name, engineer.email),
+            engineer,
             now,
             services,
-            language=config.support.language,
             files=files,
             original=problem,
             auto_submitted="auto-generated",
@@ -432,14 +427,13 @@ def assign(
                 reason="no supervisor on duty and none for the group",
             )
             return
-        send_template(
+        notify_staff(
             ticket,
             "supervisor_alert",
             mail,
-            Address(supervisor.name, supervisor.email),
+            supervisor,
             now,
             services,
-            language=config.support.language,
             original=problem,
             auto_submitted="auto-generated",
         )
