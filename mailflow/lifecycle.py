@@ -87,7 +87,6 @@ def reopen(
             services,
             reason=why,
             original=mail.text if mail else "",
-            auto_submitted="auto-generated",
         )
 
 
@@ -150,7 +149,6 @@ def rate(
                 now,
                 services,
                 comment=comment,
-                auto_submitted="auto-generated",
             )
 
 

@@ -41,16 +41,28 @@ def staff_reply(
     Message.update(text=text).where(Message.id == stored).execute()
     errors = act(ticket, person, commands, text, now, services, mail, stored)
     if errors:
-        notify_staff(
-            ticket,
-            "command_error",
-            mail,
-            person,
-            now,
-            services,
-            errors=errors,
-            auto_submitted="auto-replied",
-        )
+        _explain(ticket, mail, person, errors, now, services)
+
+
+def _explain(
+    ticket: Ticket,
+    mail: InboundMail,
+    person: Person,
+    errors: list[str],
+    now: dt.datetime,
+    services: Services,
+) -> None:
+    """Tell the writer why nothing of their mail was applied."""
+    notify_staff(
+        ticket,
+        "command_error",
+        mail,
+        person,
+        now,
+        services,
+        errors=errors,
+        auto_submitted="auto-replied",
+    )
 
 
 def refuse_unverified(
@@ -68,16 +80,7 @@ def refuse_unverified(
         "was sent to the requester"
     )
     add_event(ticket, now, person.email, "commands_not_trusted", reason=reason)
-    notify_staff(
-        ticket,
-        "command_error",
-        mail,
-        person,
-        now,
-        services,
-        errors=[reason],
-        auto_submitted="auto-replied",
-    )
+    _explain(ticket, mail, person, [reason], now, services)
 
 
 def act(
@@ -319,7 +322,6 @@ def apply_change(  # noqa: PLR0912 - one branch per command reads as the command
             now,
             services,
             original=mail.text if mail else "",
-            auto_submitted="auto-generated",
         )
         if key == "escalate":
             group_row = next((g for g in config.groups if g.name == ticket.group), None)
@@ -335,7 +337,6 @@ def apply_change(  # noqa: PLR0912 - one branch per command reads as the command
                     now,
                     services,
                     reason=reason,
-                    auto_submitted="auto-generated",
                 )
 
 
@@ -410,7 +411,6 @@ def assign(
             services,
             files=files,
             original=problem,
-            auto_submitted="auto-generated",
         )
     if ticket.priority in URGENT:
         group = next((g for g in config.groups if g.name == ticket.group), None)
@@ -435,5 +435,4 @@ def assign(
             now,
             services,
             original=problem,
-            auto_submitted="auto-generated",
         )

@@ -74,6 +74,7 @@ class Prepared:
     error: str = ""
     accepted: tuple[ParsedAttachment, ...] = ()
     refused: tuple[tuple[ParsedAttachment, str], ...] = ()
+    digests: tuple[str, ...] = ()  # sha256 of each accepted attachment, as stored
 
 
 def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
@@ -92,9 +93,8 @@ def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
         log.exception("parsing %s failed", raw.label or raw.source_ref)
         return Prepared(raw, None, f"{type(exc).__name__}: {exc}")
     accepted, refused = within_limits(mail.attachments, limits)
-    for attachment in accepted:
-        store.put(attachment.data, sync=False)
-    return Prepared(raw, mail, accepted=accepted, refused=refused)
+    digests = tuple(store.put(attachment.data, sync=False) for attachment in accepted)
+    return Prepared(raw, mail, accepted=accepted, refused=refused, digests=digests)
 
 
 def handle_group(
@@ -250,7 +250,7 @@ def _create(
         respond_by=utc(submitted + dt.timedelta(minutes=target.respond_minutes)),
         resolve_by=utc(submitted + dt.timedelta(minutes=target.resolve_minutes)),
     )
-    stored = _store_message(ticket, mail, raw, now, accepted=item.accepted)
+    stored = _store_message(ticket, mail, raw, now, accepted=item.accepted, digests=item.digests)
     if intake:
         add_event(
             ticket,
@@ -302,7 +302,9 @@ def _follow_up(
     assert mail.sender is not None and decision.ticket_number is not None
     raw = item.raw
     ticket = Ticket.get(Ticket.number == decision.ticket_number)
-    stored = _store_message(ticket, mail, raw, now, reply=True, accepted=item.accepted)
+    stored = _store_message(
+        ticket, mail, raw, now, reply=True, accepted=item.accepted, digests=item.digests
+    )
     note_refused(ticket, item.refused, now)
     if item.refused:
         sender = Address(mail.sender.name, mail.sender.email)
@@ -335,6 +337,7 @@ def _store_message(
     kind: str = "mail",
     reply: bool = False,
     accepted: tuple[ParsedAttachment, ...] = (),
+    digests: tuple[str, ...] = (),
 ) -> int:
     """Record an inbound mail and its attachments; the message's id.
 
@@ -365,14 +368,14 @@ def _store_message(
         source_ref=raw.source_ref,
         defects=list(mail.defects),
     )
-    for item in accepted:
+    for item, digest in zip(accepted, digests, strict=True):
         insert_row(
             Attachment,
             message=message_id,
             filename=item.filename,
             content_type=item.content_type,
             size=len(item.data),
-            sha256=hashlib.sha256(item.data).hexdigest(),
+            sha256=digest,
             content_id=item.content_id,
             inline=item.inline,
         )
