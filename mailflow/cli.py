@@ -7,6 +7,7 @@ an exit code; a traceback is never the user interface (``-v`` adds one for debug
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -21,9 +22,8 @@ from mailflow.config import Config
 from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
 from mailflow.demo import run_demo
 from mailflow.errors import ConfigError, MailflowError, WorkflowError
-from mailflow.mailing import base_context
+from mailflow.mailing import check_templates
 from mailflow.models import Ticket, init_schema, open_database, redact, transaction
-from mailflow.services import Services
 from mailflow.sources import RawMail
 from mailflow.sources.imap import ImapSource
 from mailflow.staff import act
@@ -176,54 +176,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     services = open_services(config)
-    _check_templates(services)
     worker = Worker(
-        services, build_mailbox(config, os.environ), build_transport(config, os.environ)
+        services,
+        build_mailbox(config, os.environ),
+        build_transport(config, os.environ),
+        startup_check=functools.partial(check_templates, config, system_clock()),
     )
-    if args.once:
+    try:
+        if not args.once:
+            worker.install_signal_handlers()
+            why = worker.run()
+            log.info("mailflow stopped: %s", why)
+            return EX_OK
         report = worker.run_once()
-        worker.mailbox.close()
-        created = sum(1 for o in report.handled if o.action == "created")
-        log.info(
-            "pass done: %d mails handled (%d new tickets) in %.2f s, %d mails sent in %.2f s",
-            len(report.handled),
-            created,
-            report.poll_seconds,
-            report.sent,
-            report.seconds - report.poll_seconds,
-        )
-        for error in report.errors:
-            print(f"mailflow: {error}", file=sys.stderr)
-        return EX_FAILURE if report.errors else EX_OK
-    worker.install_signal_handlers()
-    why = worker.run()
-    log.info("mailflow stopped: %s", why)
-    return EX_OK
-
-
-def _check_templates(services: Services) -> None:
-    now = system_clock()
-    sample = {
-        "number": f"{services.config.support.ticket_prefix}20000101001",
-        "subject": "sample",
-        "priority": "medium",
-        "status": "new",
-        "requester_name": "",
-        "requester_email": "someone@example.com",
-        "submitted_at": now,
-        "respond_by": now,
-        "resolve_by": now,
-        "respond_minutes": 15,
-        "resolve_minutes": 120,
-        "handler": None,
-        "handler_name": None,
-        "category": None,
-        "group": None,
-        "phone": "",
-        "department": "",
-        "channel": "email",
-    }
-    services.renderer.check_templates(base_context(services.config, sample))
+    finally:
+        worker.close()
+    created = sum(1 for o in report.handled if o.action == "created")
+    log.info(
+        "pass done: %d mails handled (%d new tickets) in %.2f s, %d mails sent in %.2f s",
+        len(report.handled),
+        created,
+        report.poll_seconds,
+        report.sent,
+        report.seconds - report.poll_seconds,
+    )
+    for error in report.errors:
+        print(f"mailflow: {error}", file=sys.stderr)
+    return EX_FAILURE if report.errors else EX_OK
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:
@@ -418,7 +397,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _templates_ok(config: Config) -> str:
-    _check_templates(open_services(config))
+    check_templates(config, system_clock())
     return "templates ok (every subject keeps the ticket tag)"
 
 

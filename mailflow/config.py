@@ -184,6 +184,7 @@ class Config:
     authserv_id: str = ""  # trust staff commands only with DKIM/SPF pass from this server
     confirm_days: int = 3  # a resolved ticket nobody answers for is closed after this
     reopen_days: int = 7  # a reply to a closed ticket reopens it within this; later: new ticket
+    parse_workers: int = -1  # processes parsing mail beside the main one; -1: CPUs - 1 (<= 4)
 
     def person(self, email: str) -> Person | None:
         """The configured person with this address."""
@@ -428,10 +429,12 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         authserv_id=(security := root.sub("security")).text("authserv_id", ""),
         confirm_days=(process := root.sub("process")).integer("confirm_days", 3, 1, 365),
         reopen_days=process.integer("reopen_days", 7, 0, 3650),
+        parse_workers=(performance := root.sub("performance")).integer("parse_workers", -1, -1, 64),
         source=source,
     )
     database.finish()
     process.finish()
+    performance.finish()
     security.finish()
     root.finish()
     _check_people(config, groups)

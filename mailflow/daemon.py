@@ -15,6 +15,7 @@ import secrets
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -25,18 +26,20 @@ import peewee as pw
 from mailflow import outbox
 from mailflow.config import Config
 from mailflow.errors import MailboxAuthError, MailboxError, StorageError
+from mailflow.journal import SentJournal
 from mailflow.lifecycle import close_silent
-from mailflow.models import Receipt, init_schema, open_database, transaction
+from mailflow.models import Receipt, init_schema, open_database, sqlite_file, transaction
 from mailflow.notify import Renderer
 from mailflow.outbox import RetryPolicy
-from mailflow.sender import BackgroundSender
+from mailflow.preparing import Batch, Preparer, auto_workers
+from mailflow.sender import SenderGone, SenderProcess
 from mailflow.services import Services
 from mailflow.sources import Mailbox, RawMail
 from mailflow.sources.imap import ImapSource
 from mailflow.sources.maildir import MaildirSource
 from mailflow.storage import BlobStore
 from mailflow.transports import MaildirTransport, SmtpTransport, Transport
-from mailflow.workflow import Outcome, handle_group
+from mailflow.workflow import Outcome, attachment_limits, handle_prepared
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +157,13 @@ class Worker:
         transport: Transport,
         clock: Clock = system_clock,
         rng: random.Random | None = None,
+        startup_check: Callable[[], None] | None = None,
     ) -> None:
+        """``startup_check`` (picklable) runs once, in the sending process while the mailbox is
+        read; nothing is recorded before it passed, and what it raises stops the first pass."""
         self.services = services
+        self._startup_check = startup_check
+        self._startup_asked = False
         self.mailbox = mailbox
         self.transport = transport
         self.clock = clock
@@ -165,7 +173,16 @@ class Worker:
         self.mailbox_backoff = Backoff()
         self.smtp_backoff = Backoff()
         self.stopping = threading.Event()
-        self._sender: BackgroundSender | None = None
+        database_file = sqlite_file(services.db)
+        self.journal = SentJournal(database_file) if database_file is not None else None
+        self.sender = SenderProcess(services.db, self._flush_outbox)
+        self._sending = False  # the sender is in a pass
+        self._acked: list[str] = []  # told to the mailbox, not yet recorded
+        self.preparer = Preparer(
+            services.store,
+            attachment_limits(services.config),
+            auto_workers(services.config.parse_workers),
+        )
 
     @property
     def db(self) -> pw.Database:
@@ -178,13 +195,16 @@ class Worker:
         now = now or self.clock()
         report = CycleReport()
         started = time.perf_counter()
+        # Both fork; the sender first, so that on the first pass neither copies a thread
+        # (the worker pool keeps a thread of its own).
+        if self._startup_check is not None and not self._startup_asked:
+            self.sender.call(self._startup_check)
+            self._startup_asked = True
         if self.smtp_backoff.ready(now):
-            self._sender = BackgroundSender(
-                self.db,
-                lambda: outbox.flush(self.db, self.transport, now, self.retry, self.rng.random),
-            )
-            self._sender.start()
-            self._sender.wake()  # mail queued by an earlier pass
+            self.sender.begin(now)  # also sends mail queued by an earlier pass
+            self._sending = True
+        if self.mailbox_backoff.ready(now):
+            self.preparer.start()
         if self.mailbox_backoff.ready(now):
             try:
                 self._poll(now, report)
@@ -204,12 +224,11 @@ class Worker:
                 log.info("%s closed: no answer after resolution", number)
         except StorageError as exc:
             report.errors.append(f"closing silent tickets: {exc}")
-        if self._sender is not None:
-            self._sender.wake()
+        self._startup_checked()
         report.poll_seconds = time.perf_counter() - started
-        if self._sender is not None:
-            sender, self._sender = self._sender, None
-            self._record_flush(now, sender.finish(), report)
+        if self._sending:
+            self._sending = False
+            self._record_flush(now, self.sender.finish(), report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -220,28 +239,62 @@ class Worker:
         log.error("%s; retrying in %.0f s", why, delay)
 
     def _poll(self, now: dt.datetime, report: CycleReport) -> None:
+        """Fetch, prepare and record the waiting mail as a pipeline.
+
+        While the main process records group k in the database, the parse workers prepare
+        group k+1 and the mailbox is read for group k+2. Without workers this is the plain
+        sequence fetch, prepare, record for each group.
+        """
         self._ack_pending()
+        depth = 1 if self.preparer.workers else 0
+        in_flight: deque[Batch] = deque()
         group: list[RawMail] = []
         size = 0
-        for raw in self.mailbox.fetch(now):
-            group.append(raw)
-            size += len(raw.data)
-            if len(group) >= GROUP_MAILS or size >= GROUP_BYTES or self.stopping.is_set():
-                self._handle_group(group, now, report)
-                group, size = [], 0
-            if self.stopping.is_set():
-                log.info("stop requested: finished the mail in hand, leaving the rest")
-                return
-        if group:
-            self._handle_group(group, now, report)
+        try:
+            for raw in self.mailbox.fetch(now):
+                group.append(raw)
+                size += len(raw.data)
+                if len(group) >= GROUP_MAILS or size >= GROUP_BYTES or self.stopping.is_set():
+                    in_flight.append(self.preparer.submit(group))
+                    group, size = [], 0
+                    while len(in_flight) > depth and not self.stopping.is_set():
+                        self._handle_batch(in_flight.popleft(), now, report)
+                if self.stopping.is_set():
+                    if in_flight:
+                        self._handle_batch(in_flight.popleft(), now, report)
+                    self._record_acked()
+                    log.info("stop requested: finished the mail in hand, leaving the rest")
+                    return
+            if group:
+                in_flight.append(self.preparer.submit(group))
+            while in_flight and not self.stopping.is_set():
+                self._handle_batch(in_flight.popleft(), now, report)
+            self._record_acked()
+        finally:
+            for batch in in_flight:  # left in the mailbox, fetched again next time
+                batch.cancel()
 
-    def _handle_group(self, group: list[RawMail], now: dt.datetime, report: CycleReport) -> None:
-        outcomes = handle_group(group, now, self.services, self.stopping.is_set)
+    def _startup_checked(self) -> None:
+        """Wait for the start-up check; raise what it raised."""
+        if self._startup_check is None:
+            return
+        check, self._startup_check = self._startup_check, None
+        try:
+            self.sender.called()
+        except SenderGone:
+            check()  # here, then
+
+    def _handle_batch(self, batch: Batch, now: dt.datetime, report: CycleReport) -> None:
+        self._startup_checked()
+        group = batch.raws
+        outcomes = handle_prepared(
+            batch.result(), now, self.services, self.stopping.is_set, self._note_acked
+        )
         for raw, outcome in zip(group, outcomes, strict=False):
             _log_outcome(raw.label, outcome)
         report.handled.extend(outcomes)
-        if self._sender is not None:
-            self._sender.wake()
+        if self._sending:
+            self.sender.wake()
         done = [raw.source_ref for raw in group[: len(outcomes)] if raw.source_ref]
         aside = [
             raw.source_ref
@@ -251,12 +304,26 @@ class Worker:
         self._ack(done, aside)
 
     def _ack(self, source_refs: list[str], quarantined: Sequence[str] = ()) -> None:
-        """Tell the mailbox, then remember that it was told (a crash between repeats the ack)."""
+        """Tell the mailbox; remember in the next transaction that it was told.
+
+        Until that is written, a crash only means telling the mailbox again (harmless), so it
+        rides along with the next group's commit instead of costing a commit of its own.
+        """
         if not source_refs:
             return
         self.mailbox.ack(source_refs, quarantined)
-        with transaction(self.db):
-            Receipt.update(acked=True).where(Receipt.source_ref.in_(source_refs)).execute()
+        self._acked.extend(source_refs)
+
+    def _note_acked(self) -> None:
+        """Inside a transaction: record the acknowledgements made so far."""
+        if self._acked:
+            Receipt.update(acked=True).where(Receipt.source_ref.in_(self._acked)).execute()
+            self._acked = []
+
+    def _record_acked(self) -> None:
+        if self._acked:
+            with transaction(self.db):
+                self._note_acked()
 
     def _ack_pending(self) -> None:
         """Finish acknowledgements a previous run committed but did not get to send."""
@@ -281,9 +348,14 @@ class Worker:
         """Send due outbox rows unless the SMTP server is backing off."""
         if not self.smtp_backoff.ready(now):
             return outbox.FlushResult()
-        result = outbox.flush(self.db, self.transport, now, self.retry, self.rng.random)
+        result = self._flush_outbox(now)
         self._record_flush(now, result, report)
         return result
+
+    def _flush_outbox(self, now: dt.datetime) -> outbox.FlushResult:
+        return outbox.flush(
+            self.db, self.transport, now, self.retry, self.rng.random, journal=self.journal
+        )
 
     def _record_flush(
         self, now: dt.datetime, result: outbox.FlushResult, report: CycleReport | None
@@ -327,9 +399,15 @@ class Worker:
                 self.run_once(self.clock())
                 self.stopping.wait(self._sleep_seconds(poll))
         finally:
-            self.mailbox.close()
-            self.transport.close()
+            self.close()
         return "stop requested by signal"
+
+    def close(self) -> None:
+        """Drop the connections and stop the child processes."""
+        self.sender.close()
+        self.preparer.close()
+        self.mailbox.close()
+        self.transport.close()
 
     def _sleep_seconds(self, poll: int) -> float:
         """Until the next poll, or sooner when a backing-off server becomes due."""

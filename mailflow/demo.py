@@ -169,7 +169,10 @@ def run_demo(folder: Path) -> int:
     worker = Worker(
         services, build_mailbox(config, os.environ), build_transport(config, os.environ)
     )
-    report = worker.run_once(now)
+    try:
+        report = worker.run_once(now)
+    finally:
+        worker.close()
     print(f"mailflow demo in {folder.resolve()}")
     print(f"seeded {len(samples)} mails, handled {len(report.handled)}, sent {report.sent}\n")
     print("Tickets:")

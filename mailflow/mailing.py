@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mailflow import ids, outbox
@@ -12,6 +13,7 @@ from mailflow.attachments import ParsedAttachment
 from mailflow.config import Config, Person
 from mailflow.confirm import RATINGS
 from mailflow.models import Ticket, add_event
+from mailflow.notify import Renderer
 from mailflow.outgoing import OutgoingMail
 from mailflow.parsing import Address, InboundMail
 from mailflow.services import MB, Services
@@ -57,7 +59,8 @@ def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
         "reply": "",
         "reason": "",
         "comment": "",
-        "links": survey_links(config, ticket["number"]),
+        # Only the survey mail shows them; most mails never look, so they are made on first use.
+        "links": _Lazy(lambda: survey_links(config, ticket["number"])),
         "ratings": RATINGS,
         "process": {"confirm_days": config.confirm_days, "reopen_days": config.reopen_days},
         "limits": {
@@ -66,6 +69,58 @@ def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
             "count": limits.max_attachments,
         },
     }
+
+
+class _Lazy(Mapping[int, str]):
+    """A mapping built on first use."""
+
+    def __init__(self, make: Callable[[], dict[int, str]]) -> None:
+        self._make = make
+        self._data: dict[int, str] | None = None
+
+    def _get(self) -> dict[int, str]:
+        if self._data is None:
+            self._data = self._make()
+        return self._data
+
+    def __getitem__(self, key: int) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+def check_templates(config: Config, now: dt.datetime) -> None:
+    """Render every kind of mail in every language for a sample ticket; TemplateError if one fails.
+
+    Run before any mail is handled, so that a broken operator template stops mailflow at start
+    instead of quarantining mail later. A function of the config alone, so a parse worker can
+    run it while the main process logs in to the mailbox.
+    """
+    sample = {
+        "number": f"{config.support.ticket_prefix}20000101001",
+        "subject": "sample",
+        "priority": "medium",
+        "status": "new",
+        "requester_name": "",
+        "requester_email": "someone@example.com",
+        "submitted_at": now,
+        "respond_by": now,
+        "resolve_by": now,
+        "respond_minutes": 15,
+        "resolve_minutes": 120,
+        "handler": None,
+        "handler_name": None,
+        "category": None,
+        "group": None,
+        "phone": "",
+        "department": "",
+        "channel": "email",
+    }
+    Renderer(config.templates_path, config.support.tz).check_templates(base_context(config, sample))
 
 
 def survey_links(config: Config, number: str) -> dict[int, str]:

@@ -9,9 +9,13 @@ display), because SQLite and PostgreSQL disagree about time zones in columns.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -266,6 +270,8 @@ def open_database(url: str, busy_seconds: int = 30) -> pw.Database:
                 "synchronous": "full",
             },
         )
+        if path != ":memory:":
+            _LOCKS[db] = WriteLock(Path(path + ".lock"), busy_seconds)
     else:
         db = url_connect(url)
     database_proxy.initialize(db)
@@ -319,16 +325,100 @@ def init_schema(db: pw.Database) -> int:
     return SCHEMA_VERSION
 
 
-# Writers of this process take turns here rather than in SQLite's busy handler, which sleeps in
-# growing steps and would stall the sender thread behind every ingest group.
-_WRITE_LOCK = threading.RLock()
+class LockBusy(Exception):
+    """Another writer holds the write lock (only raised when asked not to wait)."""
+
+
+class WriteLock:
+    """Writers take turns here rather than in SQLite's busy handler.
+
+    SQLite's handler sleeps in growing steps (up to 100 ms) while another connection writes, so
+    the sending process would lose tens of milliseconds behind every group the ingest commits.
+    Threads of one process queue on an RLock; processes (the daemon, its sending process, CLI
+    commands) on flock(2) of ``<database>.lock``, polled every half millisecond up to the busy
+    timeout. The file is opened once per process: a forked child must not share its parent's
+    open file, or the two would hold one lock between them. PostgreSQL needs none of this.
+    """
+
+    POLL_SECONDS = 0.0005
+
+    def __init__(self, path: Path | None, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextmanager
+    def held(self, wait: bool = True) -> Iterator[None]:
+        """Hold the write lock (re-entrant within a thread); LockBusy if taken and not ``wait``."""
+        if not self._threads.acquire(blocking=wait):
+            raise LockBusy
+        try:
+            self._depth += 1
+            try:
+                if self._depth == 1:
+                    self._acquire(wait)
+                try:
+                    yield
+                finally:
+                    if self._depth == 1:
+                        self._release()
+            finally:
+                self._depth -= 1
+        finally:
+            self._threads.release()
+
+    def _acquire(self, wait: bool) -> None:
+        if self.path is None:
+            return
+        if self._pid != os.getpid():
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise StorageError(f"cannot open lock file {self.path}: {exc}") from exc
+            self._pid = os.getpid()
+        assert self._fd is not None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if not wait:
+                    raise LockBusy from None
+                if time.monotonic() > deadline:
+                    raise StorageError(
+                        f"database: still locked by another writer after {self.timeout:.0f} s"
+                    ) from None
+                time.sleep(self.POLL_SECONDS)
+
+    def _release(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+_LOCKS: weakref.WeakKeyDictionary[pw.Database, WriteLock] = weakref.WeakKeyDictionary()
+
+
+def sqlite_file(db: pw.Database) -> Path | None:
+    """The database file, for a file-backed SQLite database."""
+    lock = _LOCKS.get(db)
+    return lock.path.with_suffix("") if lock is not None and lock.path is not None else None
 
 
 @contextmanager
-def transaction(db: pw.Database) -> Iterator[None]:
-    """One write transaction; database trouble becomes a StorageError (retry later)."""
+def transaction(db: pw.Database, wait: bool = True) -> Iterator[None]:
+    """One write transaction; database trouble becomes a StorageError (retry later).
+
+    ``wait=False``: raise LockBusy at once if another writer is at work.
+    """
+    lock = _LOCKS.get(db)
+    if lock is None:
+        lock = _LOCKS.setdefault(db, WriteLock(None, 0))
     try:
-        with _WRITE_LOCK, db.atomic():
+        with lock.held(wait), db.atomic():
             yield
     except (pw.OperationalError, pw.InterfaceError) as exc:
         raise StorageError(f"database: {exc}") from exc
@@ -385,6 +475,19 @@ def value_exists(field: pw.Field, value: Any) -> bool:
         f"WHERE {quote}{field.column_name}{quote} = {db.param} LIMIT 1"
     )
     return db.execute_sql(sql, [field.db_value(value)]).fetchone() is not None  # type: ignore[no-untyped-call]
+
+
+def count_since(key: pw.Field, value: Any, at: pw.Field, since: dt.datetime) -> int:
+    """Rows whose ``key`` is ``value`` and whose ``at`` is ``since`` or later (one index seek)."""
+    db = database_proxy.obj
+    quote = db.quote_char if hasattr(db, "quote_char") else '"'
+    table = key.model._meta.table_name
+    sql = (
+        f"SELECT COUNT(*) FROM {quote}{table}{quote} WHERE {quote}{key.column_name}{quote} = "
+        f"{db.param} AND {quote}{at.column_name}{quote} >= {db.param}"
+    )
+    params = [key.db_value(value), at.db_value(utc(since))]  # type: ignore[no-untyped-call]
+    return int(db.execute_sql(sql, params).fetchone()[0])
 
 
 def add_event(ticket: Ticket | int, at: dt.datetime, actor: str, kind: str, **data: Any) -> None:

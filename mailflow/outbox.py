@@ -1,8 +1,9 @@
 """The transactional outbox: queue a mail with the change that caused it; deliver it later.
 
 ``queue`` runs inside the caller's transaction, so a mail exists exactly when its cause does.
-``flush`` delivers due rows one by one and marks each sent in its own small transaction right
-after the server accepted it: a crash between the two can repeat that one mail, never lose one.
+``flush`` delivers due rows one by one and marks each sent right after the server accepted it,
+in its own small transaction or, with SQLite, in the sent journal first (``journal``): a crash
+between the two can repeat that one mail, never lose one.
 Failures back off exponentially (with jitter, so a recovered server is not hit by every row at
 once) up to ``max_attempts``, then the row is marked failed with an event on its ticket.
 """
@@ -18,11 +19,14 @@ import peewee as pw
 
 from mailflow import outgoing
 from mailflow.errors import PermanentDeliveryError, TransientDeliveryError
+from mailflow.journal import Mark, SentJournal
 from mailflow.models import (
+    LockBusy,
     Message,
     Outbox,
     Ticket,
     add_event,
+    count_since,
     insert_row,
     transaction,
     utc,
@@ -103,9 +107,7 @@ class FlushResult:
 
 def recent_count(address: str, since: dt.datetime) -> int:
     """Automatic mails queued for ``address`` since ``since`` (the loop limit counts these)."""
-    return int(
-        Outbox.select().where((Outbox.rcpt == address) & (Outbox.created_at >= utc(since))).count()
-    )
+    return count_since(Outbox.rcpt, address, Outbox.created_at, since)
 
 
 def pending_count() -> int:
@@ -120,9 +122,16 @@ def flush(
     policy: RetryPolicy,
     jitter: Callable[[], float],
     limit: int = 500,
+    journal: SentJournal | None = None,
 ) -> FlushResult:
-    """Deliver due outbox rows; stop at the first sign that the server is unreachable."""
+    """Deliver due outbox rows; stop at the first sign that the server is unreachable.
+
+    With a ``journal``, sent marks reach the database whenever the write lock is free (and at
+    the end) instead of one transaction per mail.
+    """
     result = FlushResult()
+    if journal is not None:
+        settle(db, journal)
     due = [
         r.id
         for r in Outbox.select(Outbox.id)
@@ -150,11 +159,45 @@ def flush(
                 else:
                     result.failed += 1
             else:
-                _sent(db, row, now, refused)
+                _note_sent(db, journal, Mark(row.id, now, tuple(refused)))
+                log.info("sent %s mail #%d to %s", row.kind, row.id, ", ".join(row.recipients))
                 result.sent += 1
     finally:
         transport.close()
+        if journal is not None:
+            settle(db, journal)
     return result
+
+
+# Sent marks are moved from the journal into the database this many at a time (and at the end
+# of each flush): one short transaction for several mails, and fewer turns at the write lock.
+SETTLE_EVERY = 10
+
+
+def _note_sent(db: pw.Database, journal: SentJournal | None, mark: Mark) -> None:
+    if journal is None:
+        _sent(db, [mark])
+        return
+    journal.record(mark)
+    if len(journal.own) >= SETTLE_EVERY:
+        settle(db, journal, wait=False)
+
+
+def settle(db: pw.Database, journal: SentJournal, wait: bool = True) -> None:
+    """Move sent marks from the journal into the database.
+
+    ``wait=False``: only this process's marks, and only if no other writer is at work.
+    """
+    if wait:
+        paths, marks = journal.everyone()
+    else:
+        paths, marks = [], journal.own
+    if marks:
+        try:
+            _sent(db, marks, wait=wait)
+        except LockBusy:
+            return
+    journal.settled(paths)
 
 
 def _rows(ids: list[int], chunk: int = 50) -> Iterator[Outbox]:
@@ -170,26 +213,36 @@ def _rows(ids: list[int], chunk: int = 50) -> Iterator[Outbox]:
                 yield rows[row_id]
 
 
-def _sent(db: pw.Database, row: Outbox, now: dt.datetime, refused: list[str]) -> None:
-    with transaction(db):
-        Outbox.update(
-            status="sent",
-            sent_at=utc(now),
-            attempts=Outbox.attempts + 1,
-            last_error="; ".join(refused),
-        ).where(Outbox.id == row.id).execute()
-        if row.ticket_id is not None:
-            add_event(
-                row.ticket_id,
-                now,
-                "system",
-                "mail_sent",
-                outbox=row.id,
-                mail=row.kind,
-                to=row.recipients,
-                refused=refused,
+def _sent(db: pw.Database, marks: list[Mark], wait: bool = True) -> None:
+    """Mark rows sent (those still pending: marking twice is harmless) with an event each."""
+    with transaction(db, wait=wait):
+        rows = {
+            r.id: r
+            for r in Outbox.select(Outbox.id, Outbox.ticket, Outbox.kind, Outbox.recipients).where(
+                Outbox.id.in_([m.outbox_id for m in marks]) & (Outbox.status == "pending")
             )
-    log.info("sent %s mail #%d to %s", row.kind, row.id, ", ".join(row.recipients))
+        }
+        for mark in marks:
+            row = rows.pop(mark.outbox_id, None)
+            if row is None:
+                continue
+            Outbox.update(
+                status="sent",
+                sent_at=utc(mark.at),
+                attempts=Outbox.attempts + 1,
+                last_error="; ".join(mark.refused),
+            ).where(Outbox.id == row.id).execute()
+            if row.ticket_id is not None:
+                add_event(
+                    row.ticket_id,
+                    mark.at,
+                    "system",
+                    "mail_sent",
+                    outbox=row.id,
+                    mail=row.kind,
+                    to=row.recipients,
+                    refused=list(mark.refused),
+                )
 
 
 def _defer(

@@ -17,7 +17,7 @@ import peewee as pw
 
 from mailflow import headers, ids, outbox
 from mailflow.assign import mask_phone, pick_engineer, route_group
-from mailflow.attachments import Limits, ParsedAttachment, within_limits
+from mailflow.attachments import Limits, ParsedAttachment
 from mailflow.commands import split_intake
 from mailflow.config import Config
 from mailflow.errors import StorageError
@@ -40,13 +40,13 @@ from mailflow.models import (
     value_exists,
 )
 from mailflow.notify import pick_language
-from mailflow.parsing import Address, InboundMail, ParseError, parse
+from mailflow.parsing import Address, InboundMail
+from mailflow.preparing import Prepared, prepare_all
 from mailflow.quoting import visible_text
 from mailflow.routing import Decision, Lookups, route
 from mailflow.services import MB, Services
 from mailflow.sources import RawMail
 from mailflow.staff import assign, last_assignee, open_counts, refuse_unverified, staff_reply
-from mailflow.storage import BlobStore
 from mailflow.triage import DEFAULT_RULES, Rule, grade
 
 log = logging.getLogger(__name__)
@@ -65,63 +65,46 @@ def handle(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
     return handle_group([raw], now, services)[0]
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A raw mail after the work that needs no database: parsed, its bytes in the store."""
-
-    raw: RawMail
-    mail: InboundMail | None
-    error: str = ""
-    accepted: tuple[ParsedAttachment, ...] = ()
-    refused: tuple[tuple[ParsedAttachment, str], ...] = ()
-    digests: tuple[str, ...] = ()  # sha256 of each accepted attachment, as stored
-
-
-def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
-    """Parse ``raw`` and write its raw bytes and accepted attachments to the store (unsynced).
-
-    Attachments over the limits are not stored as files of their own: they stay inside the
-    raw mail, which is always kept, and the requester is told.
-    """
-    store.put(raw.data, sync=False)
-    try:
-        mail = parse(raw.data)
-    except ParseError as exc:
-        return Prepared(raw, None, str(exc))
-    except Exception as exc:
-        # A parser bug must cost one mail (quarantined with its bytes), not the daemon.
-        log.exception("parsing %s failed", raw.label or raw.source_ref)
-        return Prepared(raw, None, f"{type(exc).__name__}: {exc}")
-    accepted, refused = within_limits(mail.attachments, limits)
-    digests = tuple(store.put(attachment.data, sync=False) for attachment in accepted)
-    return Prepared(raw, mail, accepted=accepted, refused=refused, digests=digests)
-
-
 def handle_group(
     raws: Sequence[RawMail],
     now: dt.datetime,
     services: Services,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> list[Outcome]:
-    """Handle several mails in one transaction, each in its own savepoint (group commit).
+    """Prepare several mails in this process and handle them in one transaction."""
+    prepared = prepare_all(raws, services.store, attachment_limits(services.config))
+    return handle_prepared(prepared, now, services, should_stop)
 
-    Parsing and writing blobs happen first, outside the transaction, and the blobs are made
-    durable with one sync for the group; then one short write transaction records everything.
-    One commit (one fsync) for the group instead of one per mail; a mail that fails rolls back
-    only its savepoint and is quarantined in its place, so it never takes the others with it.
-    Database trouble is not a mail's fault: it aborts the group with StorageError and the mails
-    stay in the mailbox for the next try. ``should_stop`` is asked after each mail, so a stop
-    request finishes the mail in hand and commits what was done.
-    """
-    limits = services.config.limits
-    caps = Limits(
+
+def attachment_limits(config: Config) -> Limits:
+    """The configured attachment limits, in bytes."""
+    limits = config.limits
+    return Limits(
         limits.max_attachment_mb * MB, limits.max_attachments_total_mb * MB, limits.max_attachments
     )
-    prepared = [prepare(raw, services.store, caps) for raw in raws]
-    services.store.sync()
+
+
+def handle_prepared(
+    prepared: Sequence[Prepared],
+    now: dt.datetime,
+    services: Services,
+    should_stop: Callable[[], bool] = lambda: False,
+    also: Callable[[], None] = lambda: None,
+) -> list[Outcome]:
+    """Handle several prepared mails in one transaction, each in its own savepoint.
+
+    Group commit: parsing and writing blobs happened before, outside the transaction, and the
+    blobs are durable; one short write transaction records everything. One commit (one fsync)
+    for the group instead of one per mail; a mail that fails rolls back only its savepoint and
+    is quarantined in its place, so it never takes the others with it. Database trouble is not
+    a mail's fault: it aborts the group with StorageError and the mails stay in the mailbox for
+    the next try. ``should_stop`` is asked after each mail, so a stop request finishes the mail
+    in hand and commits what was done. ``also`` adds the caller's own writes to the transaction.
+    """
     outcomes: list[Outcome] = []
     with transaction(services.db):
-        refs = [raw.source_ref for raw in raws if raw.source_ref]
+        also()
+        refs = [item.raw.source_ref for item in prepared if item.raw.source_ref]
         handled = (
             {
                 r.source_ref

@@ -161,3 +161,21 @@ def run_mailflow(
         result.stdout.decode("utf-8", "replace"),
         result.stderr.decode("utf-8", "replace"),
     )
+
+
+@pytest.fixture(autouse=True)
+def _close_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Stop the child processes of every in-process Worker a test made."""
+    from mailflow.daemon import Worker
+
+    made: list[Worker] = []
+    original = Worker.__init__
+
+    def tracking(self: Worker, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(Worker, "__init__", tracking)
+    yield
+    for worker in made:
+        worker.close()

@@ -1,0 +1,185 @@
+"""The work a mail needs before the database: parse it and put its bytes in the store.
+
+This is the CPU-heavy half of ingest and it touches no database, so it can run in worker
+processes while the main process fetches the next mails and commits the previous ones. The
+workers are plain forks of the daemon made before any other thread starts (no threads, no open
+transaction to inherit); they ignore Ctrl-C (see ``children``), die with their parent, and make
+their own blobs durable before handing the results back, so a result in the main process means
+"bytes on disk". A worker that dies costs nothing but speed: its mails are prepared in the main
+process and a new pool is made on the next pass.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mailflow.attachments import Limits, ParsedAttachment, within_limits
+from mailflow.children import die_with_parent
+from mailflow.parsing import InboundMail, ParseError, parse
+from mailflow.sources import RawMail
+from mailflow.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+# More workers than this gains nothing: the main process's database work becomes the limit.
+MAX_AUTO_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A raw mail after the work that needs no database: parsed, its bytes in the store."""
+
+    raw: RawMail
+    mail: InboundMail | None
+    error: str = ""
+    accepted: tuple[ParsedAttachment, ...] = ()
+    refused: tuple[tuple[ParsedAttachment, str], ...] = ()
+    digests: tuple[str, ...] = ()  # sha256 of each accepted attachment, as stored
+
+
+def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
+    """Parse ``raw`` and write its raw bytes and accepted attachments to the store (unsynced).
+
+    Attachments over the limits are not stored as files of their own: they stay inside the
+    raw mail, which is always kept, and the requester is told.
+    """
+    store.put(raw.data, sync=False)
+    try:
+        mail = parse(raw.data)
+    except ParseError as exc:
+        return Prepared(raw, None, str(exc))
+    except Exception as exc:
+        # A parser bug must cost one mail (quarantined with its bytes), not the daemon.
+        log.exception("parsing %s failed", raw.label or raw.source_ref)
+        return Prepared(raw, None, f"{type(exc).__name__}: {exc}")
+    accepted, refused = within_limits(mail.attachments, limits)
+    digests = tuple(store.put(attachment.data, sync=False) for attachment in accepted)
+    return Prepared(raw, mail, accepted=accepted, refused=refused, digests=digests)
+
+
+def prepare_all(raws: Sequence[RawMail], store: BlobStore, limits: Limits) -> list[Prepared]:
+    """Prepare every mail and make the blobs durable with one sync for all of them."""
+    prepared = [prepare(raw, store, limits) for raw in raws]
+    store.sync()
+    return prepared
+
+
+def auto_workers(configured: int) -> int:
+    """Worker processes to use: ``configured``, or for -1 one less than the usable CPUs."""
+    if configured >= 0:
+        return configured
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(MAX_AUTO_WORKERS, cpus - 1))
+
+
+class Batch:
+    """Mails handed to the preparer; ``result()`` waits for them."""
+
+    def __init__(
+        self,
+        raws: Sequence[RawMail],
+        preparer: Preparer,
+        futures: list[concurrent.futures.Future[list[Prepared]]],
+    ) -> None:
+        self.raws = list(raws)
+        self._preparer = preparer
+        self._futures = futures
+
+    def result(self) -> list[Prepared]:
+        """The prepared mails, in order, their blobs durable."""
+        if not self._futures:
+            return prepare_all(self.raws, self._preparer.store, self._preparer.limits)
+        done: list[Prepared] = []
+        try:
+            for future in self._futures:
+                done.extend(future.result())
+        except BrokenProcessPool:
+            log.warning("a parse worker died; preparing these mails in the main process")
+            self._preparer.broken()
+            return prepare_all(self.raws, self._preparer.store, self._preparer.limits)
+        # The worker sent back its results without the raw bytes; put ours back.
+        return [replace(item, raw=raw) for item, raw in zip(done, self.raws, strict=True)]
+
+    def cancel(self) -> None:
+        """Drop the work not started yet (a stop request)."""
+        for future in self._futures:
+            future.cancel()
+
+
+class Preparer:
+    """Prepares groups of mails in worker processes, or in this one when ``workers`` is 0."""
+
+    def __init__(self, store: BlobStore, limits: Limits, workers: int) -> None:
+        self.store = store
+        self.limits = limits
+        self.workers = workers
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Fork the workers now, before the caller starts any thread (fork copies only one)."""
+        if self.workers <= 0 or self._pool is not None:
+            return
+        try:
+            pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            )
+            # Python forks the whole pool at the first submit; make that happen here.
+            pool.submit(os.getpid)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot start parse workers (%s); parsing in the main process", exc)
+            self.workers = 0
+            return
+        self._pool = pool
+
+    def submit(self, raws: Sequence[RawMail]) -> Batch:
+        """Start preparing ``raws``; the work is split evenly among the workers."""
+        if self._pool is None or not raws:
+            return Batch(raws, self, [])
+        size = -(-len(raws) // self.workers)
+        chunks = [raws[i : i + size] for i in range(0, len(raws), size)]
+        try:
+            futures = [
+                self._pool.submit(_prepare_in_worker, self.store.root, self.limits, list(chunk))
+                for chunk in chunks
+            ]
+        except BrokenProcessPool:
+            self.broken()
+            return Batch(raws, self, [])
+        return Batch(raws, self, futures)
+
+    def broken(self) -> None:
+        """Forget a pool whose worker died; ``start`` makes a new one."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        """Stop the workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# -- in the worker process ------------------------------------------------------------------
+
+_stores: dict[Path, BlobStore] = {}
+
+
+def _prepare_in_worker(root: Path, limits: Limits, raws: list[RawMail]) -> list[Prepared]:
+    store = _stores.setdefault(root, BlobStore(root))
+    prepared = prepare_all(raws, store, limits)
+    # The raw bytes are already in the main process: send back everything else.
+    return [replace(item, raw=replace(item.raw, data=b"")) for item in prepared]

@@ -1,0 +1,219 @@
+"""The helper processes and the locks between them: parse workers, the sending process, the
+sent journal and the cross-process write lock. No mocks: real forks, real SQLite, real files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from mailflow import config as config_mod
+from mailflow import outbox
+from mailflow.daemon import open_services
+from mailflow.errors import StorageError
+from mailflow.journal import Mark, SentJournal
+from mailflow.models import Event, LockBusy, Outbox, open_database, sqlite_file, transaction
+from mailflow.preparing import Preparer, prepare_all
+from mailflow.sources import RawMail
+from mailflow.workflow import attachment_limits, handle
+from tests.conftest import write_config
+from tests.mails import build
+from tests.test_daemon import start_daemon, wait_until
+from tests.test_maildir import deliver
+
+T0 = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)
+
+
+def services_in(tmp_path: Path):  # type: ignore[no-untyped-def]
+    config = config_mod.load(write_config(tmp_path, "[support]\naddress = 'desk@example.com'\n"))
+    return open_services(config)
+
+
+def raws(count: int) -> list[RawMail]:
+    return [
+        RawMail(
+            build(
+                f"user{i}@example.com",
+                "desk@example.com",
+                f"打印机问题 {i}",
+                "打印机卡纸。\n" * 3,
+                attachments=(("日志.txt", "text/plain", f"log {i}".encode()),),
+            ),
+            f"test:{i}",
+            T0,
+            f"mail {i}",
+        )
+        for i in range(count)
+    ]
+
+
+def test_parse_workers_prepare_what_the_main_process_would(tmp_path: Path) -> None:
+    services = services_in(tmp_path)
+    limits = attachment_limits(services.config)
+    mails = raws(7)
+    here = prepare_all(mails, services.store, limits)
+    preparer = Preparer(services.store, limits, workers=2)
+    preparer.start()
+    try:
+        there = preparer.submit(mails).result()
+    finally:
+        preparer.close()
+    assert [p.mail for p in there] == [p.mail for p in here]
+    assert [p.digests for p in there] == [p.digests for p in here]
+    assert [p.raw for p in there] == mails  # the raw bytes are the caller's own again
+    for item in there:
+        assert all(services.store.get(d) for d in item.digests)
+
+
+def test_a_dead_parse_worker_costs_speed_not_mail(tmp_path: Path) -> None:
+    services = services_in(tmp_path)
+    preparer = Preparer(services.store, attachment_limits(services.config), workers=1)
+    preparer.start()
+    try:
+        assert preparer._pool is not None
+        for pid in list(preparer._pool._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        prepared = preparer.submit(raws(3)).result()  # done in this process instead
+        assert [p.mail.subject for p in prepared if p.mail] == [
+            "打印机问题 0",
+            "打印机问题 1",
+            "打印机问题 2",
+        ]
+        preparer.start()  # a new pool for the next pass
+        assert len(preparer.submit(raws(2)).result()) == 2
+    finally:
+        preparer.close()
+
+
+def test_journal_marks_reach_the_database_once(tmp_path: Path) -> None:
+    services = services_in(tmp_path)
+    assert handle(raws(1)[0], T0, services).action == "created"
+    row = Outbox.get()
+    database_file = sqlite_file(services.db)
+    assert database_file is not None
+    journal = SentJournal(database_file)
+    journal.record(Mark(row.id, T0, ("cc@example.com: 550 no such user",)))
+    # A torn last line (the process died mid-write) is ignored, not fatal.
+    own = database_file.with_name(f"{database_file.name}.sent.{os.getpid()}")
+    with own.open("a") as handle_:
+        handle_.write('{"id": 99')
+    outbox.settle(services.db, journal)
+    outbox.settle(services.db, journal)  # again: nothing doubles
+    row = Outbox.get_by_id(row.id)
+    assert row.status == "sent" and row.last_error == "cc@example.com: 550 no such user"
+    sent_events = [e for e in Event.select() if e.kind == "mail_sent"]
+    assert len(sent_events) == 1
+    assert own.read_text() == ""
+
+
+def test_a_dead_process_journal_is_moved_in_and_removed(tmp_path: Path) -> None:
+    services = services_in(tmp_path)
+    assert handle(raws(1)[0], T0, services).action == "created"
+    row = Outbox.get()
+    database_file = sqlite_file(services.db)
+    assert database_file is not None
+
+    def write_and_die() -> None:
+        SentJournal(database_file).record(Mark(row.id, T0))
+        os._exit(0)
+
+    child = multiprocessing.get_context("fork").Process(target=write_and_die)
+    child.start()
+    child.join()
+    left = database_file.with_name(f"{database_file.name}.sent.{child.pid}")
+    assert left.exists()
+    # The next flush moves the marks in before it reads what is due: nothing is sent twice.
+    result = outbox.flush(
+        services.db,
+        _NoTransport(),
+        T0,
+        outbox.RetryPolicy(3, 60, 600),
+        lambda: 0.5,
+        journal=SentJournal(database_file),
+    )
+    assert result.sent == 0
+    assert Outbox.get_by_id(row.id).status == "sent"
+    assert not left.exists()
+
+
+class _NoTransport:
+    def send(self, mime: bytes, sender: str, recipients: list[str]) -> list[str]:
+        raise AssertionError("nothing should be sent")
+
+    def close(self) -> None:
+        pass
+
+    def check(self) -> str:
+        return "ok"
+
+
+def test_write_lock_is_shared_across_processes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/lock.db"
+    db = open_database(url, busy_seconds=1)
+    ready = multiprocessing.get_context("spawn").Event()
+    holder = multiprocessing.get_context("spawn").Process(target=_hold_lock, args=(url, ready, 1.5))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(LockBusy), transaction(db, wait=False):
+            pass
+        started = time.monotonic()
+        with (
+            pytest.raises(StorageError, match="still locked by another writer"),
+            transaction(db),
+        ):
+            pass
+        assert time.monotonic() - started >= 0.9  # waited for the busy timeout
+    finally:
+        holder.join(10)
+    with transaction(db, wait=False):  # free again
+        pass
+
+
+def _hold_lock(url: str, ready, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    db = open_database(url, busy_seconds=1)
+    with transaction(db):
+        ready.set()
+        time.sleep(seconds)
+
+
+def test_helpers_die_with_a_killed_daemon(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, "[mailbox]\npoll_seconds = 1\n[performance]\nparse_workers = 1\n"
+    )
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(config, log)
+    try:
+        wait_until(lambda: "polling every 1 s" in log.read_text())
+        deliver(tmp_path / "var/maildir", "m1", build("a@example.com", "s@example.com", "hi", "x"))
+        wait_until(lambda: "created from a@example.com" in log.read_text())
+        children = _children(proc.pid)
+        assert len(children) >= 2, children  # the sending process and a parse worker
+        proc.kill()
+        proc.wait(10)
+        wait_until(lambda: not any(_alive(pid) for pid in children), timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(p) for p in text]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
