@@ -49,6 +49,9 @@ Clock = Callable[[], dt.datetime]
 # group small enough that a stop request or a crash costs little.
 GROUP_MAILS = 25
 GROUP_BYTES = 16 * 1024 * 1024
+# Recorded mails are marked done in the mailbox this many at a time (and at the end of a pass):
+# until then a crash only means marking them again, which receipts make harmless.
+ACK_MAILS = 100
 
 
 def system_clock() -> dt.datetime:
@@ -175,8 +178,12 @@ class Worker:
         self.stopping = threading.Event()
         database_file = sqlite_file(services.db)
         self.journal = SentJournal(database_file) if database_file is not None else None
-        self.sender = SenderProcess(services.db, self._flush_outbox)
+        self.sender = SenderProcess(
+            services.db, lambda now: self._flush_outbox(now, hang_up=False), self.transport.close
+        )
         self._sending = False  # the sender is in a pass
+        self._unacked: list[str] = []  # recorded, the mailbox not told yet
+        self._aside: list[str] = []  # of those, the quarantined ones
         self._acked: list[str] = []  # told to the mailbox, not yet recorded
         self.preparer = Preparer(
             services.store,
@@ -245,6 +252,8 @@ class Worker:
         group k+1 and the mailbox is read for group k+2. Without workers this is the plain
         sequence fetch, prepare, record for each group.
         """
+        # Anything left from a pass that failed half-way is in the receipts, acked=False.
+        self._unacked, self._aside = [], []
         self._ack_pending()
         depth = 1 if self.preparer.workers else 0
         in_flight: deque[Batch] = deque()
@@ -262,6 +271,7 @@ class Worker:
                 if self.stopping.is_set():
                     if in_flight:
                         self._handle_batch(in_flight.popleft(), now, report)
+                    self._ack_handled()
                     self._record_acked()
                     log.info("stop requested: finished the mail in hand, leaving the rest")
                     return
@@ -269,6 +279,7 @@ class Worker:
                 in_flight.append(self.preparer.submit(group))
             while in_flight and not self.stopping.is_set():
                 self._handle_batch(in_flight.popleft(), now, report)
+            self._ack_handled()
             self._record_acked()
         finally:
             for batch in in_flight:  # left in the mailbox, fetched again next time
@@ -295,12 +306,19 @@ class Worker:
         report.handled.extend(outcomes)
         if self._sending:
             self.sender.wake()
-        done = [raw.source_ref for raw in group[: len(outcomes)] if raw.source_ref]
-        aside = [
+        self._unacked += [raw.source_ref for raw in group[: len(outcomes)] if raw.source_ref]
+        self._aside += [
             raw.source_ref
             for raw, outcome in zip(group, outcomes, strict=False)
             if raw.source_ref and outcome.action == "quarantined"
         ]
+        if len(self._unacked) >= ACK_MAILS:
+            self._ack_handled()
+
+    def _ack_handled(self) -> None:
+        """Tell the mailbox about the mails recorded so far (one round trip for several groups)."""
+        done, aside = self._unacked, self._aside
+        self._unacked, self._aside = [], []
         self._ack(done, aside)
 
     def _ack(self, source_refs: list[str], quarantined: Sequence[str] = ()) -> None:
@@ -352,9 +370,15 @@ class Worker:
         self._record_flush(now, result, report)
         return result
 
-    def _flush_outbox(self, now: dt.datetime) -> outbox.FlushResult:
+    def _flush_outbox(self, now: dt.datetime, hang_up: bool = True) -> outbox.FlushResult:
         return outbox.flush(
-            self.db, self.transport, now, self.retry, self.rng.random, journal=self.journal
+            self.db,
+            self.transport,
+            now,
+            self.retry,
+            self.rng.random,
+            journal=self.journal,
+            hang_up=hang_up,
         )
 
     def _record_flush(

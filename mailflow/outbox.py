@@ -123,11 +123,13 @@ def flush(
     jitter: Callable[[], float],
     limit: int = 500,
     journal: SentJournal | None = None,
+    hang_up: bool = True,
 ) -> FlushResult:
     """Deliver due outbox rows; stop at the first sign that the server is unreachable.
 
     With a ``journal``, sent marks reach the database whenever the write lock is free (and at
-    the end) instead of one transaction per mail.
+    the end) instead of one transaction per mail. ``hang_up=False`` keeps the connection to
+    the server for the next call (the caller closes the transport).
     """
     result = FlushResult()
     if journal is not None:
@@ -163,7 +165,8 @@ def flush(
                 log.info("sent %s mail #%d to %s", row.kind, row.id, ", ".join(row.recipients))
                 result.sent += 1
     finally:
-        transport.close()
+        if hang_up or result.unreachable:
+            transport.close()
         if journal is not None:
             settle(db, journal)
     return result

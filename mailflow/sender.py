@@ -44,9 +44,12 @@ class SenderGone(MailflowError):
 class SenderProcess:
     """Runs ``flush_once(now)`` in a child process whenever woken during a pass."""
 
-    def __init__(self, db: pw.Database, flush_once: FlushOnce) -> None:
+    def __init__(self, db: pw.Database, flush_once: FlushOnce, hang_up: Callable[[], None]) -> None:
+        """``flush_once(now)`` sends what is due and may keep its connection open; ``hang_up``
+        closes it at the end of each pass."""
         self._db = db
         self._flush_once = flush_once
+        self._hang_up = hang_up
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
 
@@ -120,7 +123,7 @@ class SenderProcess:
         parent, child = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(child, self._db, self._flush_once, os.getpid()),
+            args=(child, self._db, self._flush_once, self._hang_up, os.getpid()),
             name="mailflow-sender",
             daemon=True,
         )
@@ -153,7 +156,13 @@ def _own_connection(db: pw.Database) -> None:
         db.execute_sql("PRAGMA synchronous = NORMAL")  # type: ignore[no-untyped-call]
 
 
-def _serve(conn: Connection, db: pw.Database, flush_once: FlushOnce, parent: int) -> None:
+def _serve(
+    conn: Connection,
+    db: pw.Database,
+    flush_once: FlushOnce,
+    hang_up: Callable[[], None],
+    parent: int,
+) -> None:
     die_with_parent(parent)
     _own_connection(db)
     now = dt.datetime.now(dt.UTC)
@@ -181,6 +190,7 @@ def _serve(conn: Connection, db: pw.Database, flush_once: FlushOnce, parent: int
             except Exception as exc:  # handed to the main process by finish()
                 errors.append(exc)
         if finishing:
+            hang_up()
             conn.send(("done", _total(results), _picklable(errors[0] if errors else None)))
 
 
