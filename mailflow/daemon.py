@@ -179,7 +179,9 @@ class Worker:
         database_file = sqlite_file(services.db)
         self.journal = SentJournal(database_file) if database_file is not None else None
         self.sender = SenderProcess(
-            services.db, lambda now: self._flush_outbox(now, hang_up=False), self.transport.close
+            services.db,
+            lambda now: self._flush_outbox(now, last=False),
+            lambda: outbox.end_delivery(self.db, self.transport, self.journal),
         )
         self._sending = False  # the sender is in a pass
         self._unacked: list[str] = []  # recorded, the mailbox not told yet
@@ -370,7 +372,7 @@ class Worker:
         self._record_flush(now, result, report)
         return result
 
-    def _flush_outbox(self, now: dt.datetime, hang_up: bool = True) -> outbox.FlushResult:
+    def _flush_outbox(self, now: dt.datetime, last: bool = True) -> outbox.FlushResult:
         return outbox.flush(
             self.db,
             self.transport,
@@ -378,7 +380,7 @@ class Worker:
             self.retry,
             self.rng.random,
             journal=self.journal,
-            hang_up=hang_up,
+            last=last,
         )
 
     def _record_flush(

@@ -59,6 +59,11 @@ class SentJournal:
         os.write(self._fd, (json.dumps(line) + "\n").encode())
         self._own.append(mark)
 
+    def foreign(self) -> bool:
+        """Whether journal files of other processes exist (their marks must go in first)."""
+        mine = self._path(os.getpid()).name
+        return any(p.name != mine for p in self.base.parent.glob(f"{self.base.name}.sent.*"))
+
     def everyone(self) -> tuple[list[Path], list[Mark]]:
         """Every journal file and every complete mark in them (a torn last line is skipped)."""
         paths = sorted(self.base.parent.glob(f"{self.base.name}.sent.*"))

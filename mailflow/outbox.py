@@ -123,24 +123,29 @@ def flush(
     jitter: Callable[[], float],
     limit: int = 500,
     journal: SentJournal | None = None,
-    hang_up: bool = True,
+    last: bool = True,
 ) -> FlushResult:
     """Deliver due outbox rows; stop at the first sign that the server is unreachable.
 
-    With a ``journal``, sent marks reach the database whenever the write lock is free (and at
-    the end) instead of one transaction per mail. ``hang_up=False`` keeps the connection to
-    the server for the next call (the caller closes the transport).
+    With a ``journal``, sent marks reach the database whenever the write lock is free instead
+    of one transaction per mail; rows marked in a journal are never sent again. ``last=False``
+    (more calls follow soon) keeps the connection and leaves marks the lock did not let in
+    for later; then the caller ends with ``end_delivery``.
     """
     result = FlushResult()
+    skip: set[int] = set()
     if journal is not None:
-        settle(db, journal)
+        if last or journal.foreign():
+            settle(db, journal)  # marks of other (or dead) processes first
+        skip = {mark.outbox_id for mark in journal.own}
     due = [
         r.id
         for r in Outbox.select(Outbox.id)
         .where((Outbox.status == "pending") & (Outbox.next_attempt_at <= utc(now)))
         .order_by(Outbox.next_attempt_at, Outbox.id)
-        .limit(limit)
-    ]
+        .limit(limit + len(skip))
+        if r.id not in skip
+    ][:limit]
     try:
         for row in _rows(due):
             try:
@@ -165,11 +170,18 @@ def flush(
                 log.info("sent %s mail #%d to %s", row.kind, row.id, ", ".join(row.recipients))
                 result.sent += 1
     finally:
-        if hang_up or result.unreachable:
-            transport.close()
-        if journal is not None:
-            settle(db, journal)
+        if last or result.unreachable:
+            end_delivery(db, transport, journal)
+        elif journal is not None:
+            settle(db, journal, wait=False)
     return result
+
+
+def end_delivery(db: pw.Database, transport: Transport, journal: SentJournal | None) -> None:
+    """Hang up on the server and wait to move every sent mark into the database."""
+    transport.close()
+    if journal is not None:
+        settle(db, journal)
 
 
 # Sent marks are moved from the journal into the database this many at a time (and at the end
