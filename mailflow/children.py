@@ -11,10 +11,20 @@ parent either: when the daemon is SIGKILLed, Linux kills the children too.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 
 _PR_SET_PDEATHSIG = 1
+
+
+def before_fork() -> None:
+    """Move every object so far out of the collector's sight before forking.
+
+    A child then shares the parent's memory instead of copying each page the collector would
+    otherwise walk (and write reference bits into) on its first collection.
+    """
+    gc.freeze()
 
 
 def die_with_parent(parent: int) -> None:

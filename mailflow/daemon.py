@@ -34,7 +34,7 @@ from mailflow.outbox import RetryPolicy
 from mailflow.preparing import Batch, Preparer, auto_workers
 from mailflow.sender import SenderGone, SenderProcess
 from mailflow.services import Services
-from mailflow.sources import Mailbox, RawMail
+from mailflow.sources import Mailbox
 from mailflow.sources.imap import ImapSource
 from mailflow.sources.maildir import MaildirSource
 from mailflow.storage import BlobStore
@@ -46,9 +46,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 
 # Mails committed together (group commit): one fsync per group rather than per mail, and a
-# group small enough that a stop request or a crash costs little.
+# group small enough that a stop request or a crash costs little. (Its bytes are bounded by the
+# mailbox's batches, at most 16 MB.)
 GROUP_MAILS = 25
-GROUP_BYTES = 16 * 1024 * 1024
 # Recorded mails are marked done in the mailbox this many at a time (and at the end of a pass):
 # until then a crash only means marking them again, which receipts make harmless.
 ACK_MAILS = 100
@@ -248,44 +248,43 @@ class Worker:
         log.error("%s; retrying in %.0f s", why, delay)
 
     def _poll(self, now: dt.datetime, report: CycleReport) -> None:
-        """Fetch, prepare and record the waiting mail as a pipeline.
+        """Read, prepare and record the waiting mail as a pipeline.
 
-        While the main process records group k in the database, the parse workers prepare
-        group k+1 and the mailbox is read for group k+2. Without workers this is the plain
-        sequence fetch, prepare, record for each group.
+        The mailbox plans the batches; each group of mails is read and prepared by a parse
+        worker (over its own connection, so the bytes go from the server straight to the
+        process that parses them) while the main process records the groups before it in
+        the database. Without workers this is the plain sequence read, prepare, record.
         """
         # Anything left from a pass that failed half-way is in the receipts, acked=False.
         self._unacked, self._aside = [], []
         self._ack_pending()
-        depth = 1 if self.preparer.workers else 0
+        plan = self.mailbox.plan(now)
+        if not plan:
+            return
+        reader = self.mailbox.reader()
+        depth = self.preparer.workers + 1 if self.preparer.workers else 0
         in_flight: deque[Batch] = deque()
-        group: list[RawMail] = []
-        size = 0
         try:
-            for raw in self.mailbox.fetch(now):
-                group.append(raw)
-                size += len(raw.data)
-                if len(group) >= GROUP_MAILS or size >= GROUP_BYTES or self.stopping.is_set():
-                    in_flight.append(self.preparer.submit(group))
-                    group, size = [], 0
+            for batch in plan:
+                for start in range(0, len(batch), GROUP_MAILS):
+                    in_flight.append(
+                        self.preparer.submit(reader, batch[start : start + GROUP_MAILS])
+                    )
                     while len(in_flight) > depth and not self.stopping.is_set():
                         self._handle_batch(in_flight.popleft(), now, report)
-                if self.stopping.is_set():
-                    if in_flight:
+                    if self.stopping.is_set():
                         self._handle_batch(in_flight.popleft(), now, report)
-                    self._ack_handled()
-                    self._record_acked()
-                    log.info("stop requested: finished the mail in hand, leaving the rest")
-                    return
-            if group:
-                in_flight.append(self.preparer.submit(group))
+                        self._ack_handled()
+                        self._record_acked()
+                        log.info("stop requested: finished the mail in hand, leaving the rest")
+                        return
             while in_flight and not self.stopping.is_set():
                 self._handle_batch(in_flight.popleft(), now, report)
             self._ack_handled()
             self._record_acked()
         finally:
-            for batch in in_flight:  # left in the mailbox, fetched again next time
-                batch.cancel()
+            for left in in_flight:  # left in the mailbox, read again next time
+                left.cancel()
 
     def _startup_checked(self) -> None:
         """Wait for the start-up check; raise what it raised."""
@@ -299,9 +298,10 @@ class Worker:
 
     def _handle_batch(self, batch: Batch, now: dt.datetime, report: CycleReport) -> None:
         self._startup_checked()
-        group = batch.raws
+        prepared = batch.result()
+        group = [item.raw for item in prepared]
         outcomes = handle_prepared(
-            batch.result(), now, self.services, self.stopping.is_set, self._note_acked
+            prepared, now, self.services, self.stopping.is_set, self._note_acked
         )
         for raw, outcome in zip(group, outcomes, strict=False):
             _log_outcome(raw.label, outcome)

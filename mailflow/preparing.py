@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mailflow.attachments import Limits, ParsedAttachment, within_limits
-from mailflow.children import die_with_parent
+from mailflow.children import before_fork, die_with_parent
 from mailflow.parsing import InboundMail, ParseError, parse
-from mailflow.sources import RawMail
+from mailflow.sources import Planned, RawMail, Reader
 from mailflow.storage import BlobStore
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,14 @@ MAX_AUTO_WORKERS = 4
 class Prepared:
     """A raw mail after the work that needs no database: parsed, its bytes in the store."""
 
-    raw: RawMail
+    raw: RawMail  # from a parse worker without its bytes (they are in the store)
     mail: InboundMail | None
     error: str = ""
     accepted: tuple[ParsedAttachment, ...] = ()
     refused: tuple[tuple[ParsedAttachment, str], ...] = ()
     digests: tuple[str, ...] = ()  # sha256 of each accepted attachment, as stored
+    raw_sha256: str = ""  # of the raw mail, as stored
+    raw_size: int = 0
 
 
 def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
@@ -50,18 +52,26 @@ def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
     Attachments over the limits are not stored as files of their own: they stay inside the
     raw mail, which is always kept, and the requester is told.
     """
-    store.put(raw.data, sync=False)
+    digest, size = store.put(raw.data, sync=False), len(raw.data)
     try:
         mail = parse(raw.data)
     except ParseError as exc:
-        return Prepared(raw, None, str(exc))
+        return Prepared(raw, None, str(exc), raw_sha256=digest, raw_size=size)
     except Exception as exc:
         # A parser bug must cost one mail (quarantined with its bytes), not the daemon.
         log.exception("parsing %s failed", raw.label or raw.source_ref)
-        return Prepared(raw, None, f"{type(exc).__name__}: {exc}")
+        return Prepared(raw, None, f"{type(exc).__name__}: {exc}", raw_sha256=digest, raw_size=size)
     accepted, refused = within_limits(mail.attachments, limits)
     digests = tuple(store.put(attachment.data, sync=False) for attachment in accepted)
-    return Prepared(raw, mail, accepted=accepted, refused=refused, digests=digests)
+    return Prepared(
+        raw,
+        mail,
+        accepted=accepted,
+        refused=refused,
+        digests=digests,
+        raw_sha256=digest,
+        raw_size=size,
+    )
 
 
 def prepare_all(raws: Sequence[RawMail], store: BlobStore, limits: Limits) -> list[Prepared]:
@@ -69,6 +79,13 @@ def prepare_all(raws: Sequence[RawMail], store: BlobStore, limits: Limits) -> li
     prepared = [prepare(raw, store, limits) for raw in raws]
     store.sync()
     return prepared
+
+
+def read_and_prepare(
+    reader: Reader, planned: Sequence[Planned], store: BlobStore, limits: Limits
+) -> list[Prepared]:
+    """Read a planned batch and prepare it."""
+    return prepare_all(reader.read(planned), store, limits)
 
 
 def auto_workers(configured: int) -> int:
@@ -87,37 +104,36 @@ class Batch:
 
     def __init__(
         self,
-        raws: Sequence[RawMail],
+        reader: Reader,
+        planned: Sequence[Planned],
         preparer: Preparer,
-        futures: list[concurrent.futures.Future[list[Prepared]]],
+        future: concurrent.futures.Future[list[Prepared]] | None,
     ) -> None:
-        self.raws = list(raws)
+        self.planned = list(planned)
+        self._reader = reader
         self._preparer = preparer
-        self._futures = futures
+        self._future = future
 
     def result(self) -> list[Prepared]:
-        """The prepared mails, in order, their blobs durable."""
-        if not self._futures:
-            return prepare_all(self.raws, self._preparer.store, self._preparer.limits)
-        done: list[Prepared] = []
-        try:
-            for future in self._futures:
-                done.extend(future.result())
-        except BrokenProcessPool:
-            log.warning("a parse worker died; preparing these mails in the main process")
-            self._preparer.broken()
-            return prepare_all(self.raws, self._preparer.store, self._preparer.limits)
-        # The worker sent back its results without the raw bytes; put ours back.
-        return [replace(item, raw=raw) for item, raw in zip(done, self.raws, strict=True)]
+        """The prepared mails, in order (a mail that vanished is left out), blobs durable."""
+        if self._future is not None:
+            try:
+                return self._future.result()
+            except BrokenProcessPool:
+                log.warning("a parse worker died; reading these mails in the main process")
+                self._preparer.broken()
+        return read_and_prepare(
+            self._reader, self.planned, self._preparer.store, self._preparer.limits
+        )
 
     def cancel(self) -> None:
-        """Drop the work not started yet (a stop request)."""
-        for future in self._futures:
-            future.cancel()
+        """Drop the work if not started yet (a stop request)."""
+        if self._future is not None:
+            self._future.cancel()
 
 
 class Preparer:
-    """Prepares groups of mails in worker processes, or in this one when ``workers`` is 0."""
+    """Reads and prepares batches of mails in worker processes, or in this one (0 workers)."""
 
     def __init__(self, store: BlobStore, limits: Limits, workers: int) -> None:
         self.store = store
@@ -129,6 +145,7 @@ class Preparer:
         """Fork the workers now, before the caller starts any thread (fork copies only one)."""
         if self.workers <= 0 or self._pool is not None:
             return
+        before_fork()
         try:
             pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers,
@@ -144,21 +161,17 @@ class Preparer:
             return
         self._pool = pool
 
-    def submit(self, raws: Sequence[RawMail]) -> Batch:
-        """Start preparing ``raws``; the work is split evenly among the workers."""
-        if self._pool is None or not raws:
-            return Batch(raws, self, [])
-        size = -(-len(raws) // self.workers)
-        chunks = [raws[i : i + size] for i in range(0, len(raws), size)]
-        try:
-            futures = [
-                self._pool.submit(_prepare_in_worker, self.store.root, self.limits, list(chunk))
-                for chunk in chunks
-            ]
-        except BrokenProcessPool:
-            self.broken()
-            return Batch(raws, self, [])
-        return Batch(raws, self, futures)
+    def submit(self, reader: Reader, planned: Sequence[Planned]) -> Batch:
+        """Start reading and preparing ``planned`` (in a worker, when there are any)."""
+        future = None
+        if self._pool is not None and planned:
+            try:
+                future = self._pool.submit(
+                    _in_worker, reader, list(planned), self.store.root, self.limits
+                )
+            except BrokenProcessPool:
+                self.broken()
+        return Batch(reader, planned, self, future)
 
     def broken(self) -> None:
         """Forget a pool whose worker died; ``start`` makes a new one."""
@@ -178,8 +191,10 @@ class Preparer:
 _stores: dict[Path, BlobStore] = {}
 
 
-def _prepare_in_worker(root: Path, limits: Limits, raws: list[RawMail]) -> list[Prepared]:
+def _in_worker(
+    reader: Reader, planned: list[Planned], root: Path, limits: Limits
+) -> list[Prepared]:
     store = _stores.setdefault(root, BlobStore(root))
-    prepared = prepare_all(raws, store, limits)
-    # The raw bytes are already in the main process: send back everything else.
+    prepared = read_and_prepare(reader, planned, store, limits)
+    # Only what the main process needs travels back: not the raw bytes, which are stored.
     return [replace(item, raw=replace(item.raw, data=b"")) for item in prepared]

@@ -28,7 +28,7 @@ from typing import Any
 
 import peewee as pw
 
-from mailflow.children import die_with_parent
+from mailflow.children import before_fork, die_with_parent
 from mailflow.errors import MailflowError
 from mailflow.outbox import FlushResult
 
@@ -119,6 +119,7 @@ class SenderProcess:
 
     def _start(self) -> None:
         self.close()
+        before_fork()
         context = multiprocessing.get_context("fork")
         parent, child = context.Pipe()
         process = context.Process(

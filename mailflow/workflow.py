@@ -8,7 +8,6 @@ to the store before the transaction, so the transaction only refers to bytes alr
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -148,19 +147,19 @@ def _handle_in_savepoint(item: Prepared, now: dt.datetime, services: Services) -
     except Exception as exc:
         log.exception("handling %s failed; quarantining it", raw.label or raw.source_ref)
         with db.atomic():
-            return _quarantine_in_tx(raw, f"{type(exc).__name__}: {exc}", now, services)
+            return _quarantine_in_tx(item, f"{type(exc).__name__}: {exc}", now, services)
 
 
 def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
     raw, mail = item.raw, item.mail
     if mail is None:
-        return _quarantine_in_tx(raw, item.error, now, services)
+        return _quarantine_in_tx(item, item.error, now, services)
     support = services.config.support
     decision = route(
         mail, support.ticket_prefix, support.address, _lookups(support.domain, services.config)
     )
     if decision.action == "quarantine":
-        return _quarantine_in_tx(raw, decision.reason, now, services)
+        return _quarantine_in_tx(item, decision.reason, now, services)
     sender = mail.sender.email if mail.sender else ""
     if decision.action == "duplicate":
         _receipt(raw, "duplicate", None, now)
@@ -505,11 +504,15 @@ def _receipt(raw: RawMail, outcome: str, message: int | None, now: dt.datetime) 
         )
 
 
-def _quarantine_in_tx(raw: RawMail, error: str, now: dt.datetime, services: Services) -> Outcome:
+def _quarantine_in_tx(item: Prepared, error: str, now: dt.datetime, services: Services) -> Outcome:
     """Set a mail aside with its raw bytes (already in the store) and the reason."""
-    digest = hashlib.sha256(raw.data).hexdigest()
+    raw = item.raw
     Quarantine.create(
-        at=utc(now), source_ref=raw.source_ref, raw_sha256=digest, size=len(raw.data), error=error
+        at=utc(now),
+        source_ref=raw.source_ref,
+        raw_sha256=item.raw_sha256,
+        size=item.raw_size,
+        error=error,
     )
     _receipt(raw, "quarantined", None, now)
     return Outcome("quarantined", None, "", error)

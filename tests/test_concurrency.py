@@ -52,6 +52,20 @@ def raws(count: int) -> list[RawMail]:
     ]
 
 
+class ListReader:
+    """A Reader over mails in memory (picklable, so it travels to a worker like a real one)."""
+
+    def __init__(self, mails: list[RawMail]) -> None:
+        self.mails = {m.source_ref: m for m in mails}
+
+    def read(self, batch: list[tuple[str, str]]) -> list[RawMail]:
+        return [self.mails[ref] for ref, _ in batch if ref in self.mails]
+
+
+def planned(mails: list[RawMail]) -> list[tuple[str, str]]:
+    return [(m.source_ref or "", "") for m in mails]
+
+
 def test_parse_workers_prepare_what_the_main_process_would(tmp_path: Path) -> None:
     services = services_in(tmp_path)
     limits = attachment_limits(services.config)
@@ -60,13 +74,18 @@ def test_parse_workers_prepare_what_the_main_process_would(tmp_path: Path) -> No
     preparer = Preparer(services.store, limits, workers=2)
     preparer.start()
     try:
-        there = preparer.submit(mails).result()
+        batches = [preparer.submit(ListReader(mails), planned(mails[i : i + 3])) for i in (0, 3, 6)]
+        there = [item for batch in batches for item in batch.result()]
     finally:
         preparer.close()
     assert [p.mail for p in there] == [p.mail for p in here]
     assert [p.digests for p in there] == [p.digests for p in here]
-    assert [p.raw for p in there] == mails  # the raw bytes are the caller's own again
+    assert [(p.raw_sha256, p.raw_size) for p in there] == [(p.raw_sha256, p.raw_size) for p in here]
+    # Only the position travels back; the bytes are in the store.
+    assert [p.raw.source_ref for p in there] == [m.source_ref for m in mails]
+    assert all(p.raw.data == b"" for p in there)
     for item in there:
+        assert services.store.get(item.raw_sha256) == mails[there.index(item)].data
         assert all(services.store.get(d) for d in item.digests)
 
 
@@ -79,14 +98,16 @@ def test_a_dead_parse_worker_costs_speed_not_mail(tmp_path: Path) -> None:
         for pid in list(preparer._pool._processes):  # type: ignore[attr-defined]
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
-        prepared = preparer.submit(raws(3)).result()  # done in this process instead
+        mails = raws(3)
+        prepared = preparer.submit(ListReader(mails), planned(mails)).result()  # done here
         assert [p.mail.subject for p in prepared if p.mail] == [
             "打印机问题 0",
             "打印机问题 1",
             "打印机问题 2",
         ]
         preparer.start()  # a new pool for the next pass
-        assert len(preparer.submit(raws(2)).result()) == 2
+        mails = raws(2)
+        assert len(preparer.submit(ListReader(mails), planned(mails)).result()) == 2
     finally:
         preparer.close()
 

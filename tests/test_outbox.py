@@ -19,8 +19,11 @@ T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 
 
 class NoMailbox:
-    def fetch(self, now: dt.datetime):  # type: ignore[no-untyped-def]
-        return iter(())
+    def plan(self, now: dt.datetime) -> list[list[tuple[str, str]]]:
+        return []
+
+    def reader(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("nothing to read")
 
     def ack(self, source_ref: str) -> None: ...
     def owns(self, source_ref: str) -> bool:

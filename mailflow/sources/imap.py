@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import imapclient
@@ -24,12 +26,16 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailflow.errors import MailboxAuthError, MailboxError
 from mailflow.models import MailboxCursor, utc
-from mailflow.sources import Candidate, RawMail, default_since, first_run_selection
+from mailflow.sources import (
+    Candidate,
+    Planned,
+    RawMail,
+    batched,
+    default_since,
+    first_run_selection,
+)
 
 log = logging.getLogger(__name__)
-
-BATCH_BYTES = 16 * 1024 * 1024
-BATCH_COUNT = 50
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -88,49 +94,21 @@ class ImapSource:
 
     def connect(self) -> imapclient.IMAPClient:
         """Log in and select the folder (reusing a live connection)."""
-        if self._client is not None:
-            return self._client
-        where = f"IMAP {self.host}:{self.port}"
-        try:
-            # Loading the system CA bundle costs ~20 ms; only TLS connections need it.
-            context = tls_context(self.ca_file) if self.security != "none" else None
-            client = imapclient.IMAPClient(
-                self.host,
-                port=self.port,
-                ssl=self.security == "ssl",
-                ssl_context=context,
-                timeout=self.timeout,
-            )
-        except ssl.SSLError as exc:
-            raise MailboxError(f"{where}: TLS failed: {tls_problem(exc)}") from exc
-        except (OSError, IMAPClientError) as exc:
-            raise MailboxError(f"{where}: cannot connect: {_why(exc)}") from exc
-        try:
-            if self.security == "starttls":
-                try:
-                    client.starttls(context or tls_context(self.ca_file))
-                except ssl.SSLError as exc:
-                    raise MailboxError(f"{where}: STARTTLS failed: {tls_problem(exc)}") from exc
-                except IMAPClientError as exc:
-                    raise MailboxError(
-                        f"{where}: STARTTLS failed ({_why(exc)}); refusing to continue in plaintext"
-                    ) from exc
-            try:
-                client.login(self.username, self.password())
-            except LoginError as exc:
-                raise MailboxAuthError(
-                    f"{where}: login as {self.username} refused: {_why(exc)}"
-                ) from exc
-            info = client.select_folder(self.folder)
-            self._uidvalidity = int(info[b"UIDVALIDITY"])
-        except MailboxError:
-            _quietly_close(client)
-            raise
-        except (OSError, IMAPClientError) as exc:
-            _quietly_close(client)
-            raise MailboxError(f"{where}: {_why(exc)}") from exc
-        self._client = client
-        return client
+        if self._client is None:
+            self._client, self._uidvalidity = _login(self._account(self.password()))
+        return self._client
+
+    def _account(self, password: str) -> Account:
+        return Account(
+            self.host,
+            self.port,
+            self.security,
+            self.username,
+            password,
+            self.folder,
+            self.ca_file,
+            self.timeout,
+        )
 
     def close(self) -> None:
         if self._client is not None:
@@ -142,32 +120,24 @@ class ImapSource:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def fetch(self, now: dt.datetime) -> Iterator[RawMail]:
+    def plan(self, now: dt.datetime) -> list[list[Planned]]:
         client = self.connect()
         try:
             uids = self._select(client, now)
             sizes = client.fetch(uids, ["RFC822.SIZE"]) if uids else {}
-            for batch in _batches([u for u in uids if u in sizes], sizes):
-                response = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
-                for uid in batch:
-                    data = response.get(uid)
-                    if data is None:
-                        continue  # expunged between SEARCH and FETCH
-                    raw = data.get(b"BODY[]")
-                    if raw is None:
-                        continue
-                    arrived = data.get(b"INTERNALDATE")
-                    yield RawMail(
-                        bytes(raw),
-                        self.ref(uid),
-                        _aware(arrived) if isinstance(arrived, dt.datetime) else None,
-                        f"uid {uid}",
-                    )
         except (OSError, IMAPClientError) as exc:
             self.close()
             raise MailboxError(
                 f"IMAP {self.host}: reading {self.folder} failed: {_why(exc)}"
             ) from exc
+        return [
+            [(self.ref(uid), str(uid)) for uid in batch]
+            for batch in _batches([u for u in uids if u in sizes], sizes)
+        ]
+
+    def reader(self) -> ImapReader:
+        self.connect()  # the UIDVALIDITY the plan was made under
+        return ImapReader(self._account(self.password()), self._uidvalidity)
 
     def ref(self, uid: int) -> str:
         return f"{self.key};{self._uidvalidity};{uid}"
@@ -302,19 +272,130 @@ class ImapSource:
         )
 
 
-def _batches(uids: list[int], sizes: dict[int, dict[bytes, object]]) -> Iterator[list[int]]:
-    batch: list[int] = []
-    total = 0
-    for uid in uids:
-        size = sizes[uid].get(b"RFC822.SIZE", 0)
-        size = size if isinstance(size, int) else 0
-        if batch and (total + size > BATCH_BYTES or len(batch) >= BATCH_COUNT):
-            yield batch
-            batch, total = [], 0
-        batch.append(uid)
-        total += size
-    if batch:
-        yield batch
+@dataclass(frozen=True)
+class Account:
+    """Where and as whom to log in (picklable: a parse worker opens its own connection)."""
+
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    folder: str
+    ca_file: Path | None
+    timeout: float
+
+
+def _login(account: Account, readonly: bool = False) -> tuple[imapclient.IMAPClient, int]:
+    """A logged-in connection with the folder selected, and the folder's UIDVALIDITY."""
+    where = f"IMAP {account.host}:{account.port}"
+    try:
+        # Loading the system CA bundle costs ~20 ms; only TLS connections need it.
+        context = tls_context(account.ca_file) if account.security != "none" else None
+        client = imapclient.IMAPClient(
+            account.host,
+            port=account.port,
+            ssl=account.security == "ssl",
+            ssl_context=context,
+            timeout=account.timeout,
+        )
+    except ssl.SSLError as exc:
+        raise MailboxError(f"{where}: TLS failed: {tls_problem(exc)}") from exc
+    except (OSError, IMAPClientError) as exc:
+        raise MailboxError(f"{where}: cannot connect: {_why(exc)}") from exc
+    try:
+        if account.security == "starttls":
+            try:
+                client.starttls(context or tls_context(account.ca_file))
+            except ssl.SSLError as exc:
+                raise MailboxError(f"{where}: STARTTLS failed: {tls_problem(exc)}") from exc
+            except IMAPClientError as exc:
+                raise MailboxError(
+                    f"{where}: STARTTLS failed ({_why(exc)}); refusing to continue in plaintext"
+                ) from exc
+        try:
+            client.login(account.username, account.password)
+        except LoginError as exc:
+            raise MailboxAuthError(
+                f"{where}: login as {account.username} refused: {_why(exc)}"
+            ) from exc
+        info = client.select_folder(account.folder, readonly=readonly)
+        return client, int(info[b"UIDVALIDITY"])
+    except MailboxError:
+        _quietly_close(client)
+        raise
+    except (OSError, IMAPClientError) as exc:
+        _quietly_close(client)
+        raise MailboxError(f"{where}: {_why(exc)}") from exc
+
+
+# A reader's connection, kept per process between batches (and passes): (pid, client).
+_READERS: dict[Account, tuple[int, imapclient.IMAPClient]] = {}
+
+
+@dataclass(frozen=True)
+class ImapReader:
+    """Fetches planned mails over a connection of its own (read-only, ``BODY.PEEK[]``)."""
+
+    account: Account
+    uidvalidity: int
+
+    def read(self, batch: Sequence[Planned]) -> list[RawMail]:
+        uids = [int(where) for _, where in batch]
+        try:
+            response = self._fetch(uids)
+        except (OSError, IMAPClientError):
+            # A connection kept from an earlier batch may have been dropped: one more try.
+            self._drop()
+            try:
+                response = self._fetch(uids)
+            except (OSError, IMAPClientError) as exc:
+                self._drop()
+                raise MailboxError(
+                    f"IMAP {self.account.host}: reading {self.account.folder} failed: {_why(exc)}"
+                ) from exc
+        mails = []
+        for (ref, _), uid in zip(batch, uids, strict=True):
+            data = response.get(uid) or {}
+            raw = data.get(b"BODY[]")
+            if not isinstance(raw, bytes | bytearray):
+                continue  # expunged since the plan was made
+            arrived = data.get(b"INTERNALDATE")
+            mails.append(
+                RawMail(
+                    bytes(raw),
+                    ref,
+                    _aware(arrived) if isinstance(arrived, dt.datetime) else None,
+                    f"uid {uid}",
+                )
+            )
+        return mails
+
+    def _fetch(self, uids: list[int]) -> dict[int, dict[bytes, object]]:
+        kept = _READERS.get(self.account)
+        if kept is None or kept[0] != os.getpid():  # never a connection of the parent's
+            client, validity = _login(self.account, readonly=True)
+            if validity != self.uidvalidity:
+                _quietly_close(client)
+                raise MailboxError(
+                    f"IMAP {self.account.host}: {self.account.folder} was renumbered "
+                    "(UIDVALIDITY changed); reading it again"
+                )
+            _READERS[self.account] = kept = (os.getpid(), client)
+        return kept[1].fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])  # type: ignore[no-any-return]
+
+    def _drop(self) -> None:
+        kept = _READERS.pop(self.account, None)
+        if kept is not None and kept[0] == os.getpid():
+            _quietly_close(kept[1])
+
+
+def _batches(uids: list[int], sizes: dict[int, dict[bytes, object]]) -> list[list[int]]:
+    def size(uid: int) -> int:
+        value = sizes[uid].get(b"RFC822.SIZE", 0)
+        return value if isinstance(value, int) else 0
+
+    return batched(uids, [size(uid) for uid in uids])
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

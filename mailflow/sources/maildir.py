@@ -11,14 +11,39 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from mailflow.errors import MailboxError
 from mailflow.models import MailboxCursor, utc
-from mailflow.sources import Candidate, RawMail, default_since, first_run_selection
+from mailflow.sources import (
+    Candidate,
+    Planned,
+    RawMail,
+    batched,
+    default_since,
+    first_run_selection,
+)
 
 log = logging.getLogger(__name__)
+
+
+class MaildirReader:
+    """Reads planned mails from their files (a file taken away meanwhile is skipped)."""
+
+    def read(self, batch: Sequence[Planned]) -> list[RawMail]:
+        mails = []
+        for ref, where in batch:
+            file = Path(where)
+            try:
+                data = file.read_bytes()
+                arrived = dt.datetime.fromtimestamp(file.stat().st_mtime, dt.UTC)
+            except FileNotFoundError:
+                continue  # taken away meanwhile (another reader, an operator)
+            except OSError as exc:
+                raise MailboxError(f"maildir {file}: {exc.strerror or exc}") from exc
+            mails.append(RawMail(data, ref, arrived, f"maildir {ref.rsplit(':', 1)[-1]}"))
+        return mails
 
 
 class MaildirSource:
@@ -41,33 +66,28 @@ class MaildirSource:
         self.tz = tz
         self.key = f"maildir:{path.resolve()}"
         self._files: dict[str, Path] = {}
+        self._sizes: dict[str, int] = {}
 
     def owns(self, source_ref: str) -> bool:
         return source_ref.startswith(self.key + ":")
 
-    def fetch(self, now: dt.datetime) -> Iterator[RawMail]:
+    def plan(self, now: dt.datetime) -> list[list[Planned]]:
         try:
             for sub in ("new", "cur", "tmp"):
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
             found = self._scan()
         except OSError as exc:
             raise MailboxError(f"maildir {self.path}: {exc.strerror or exc}") from exc
-        positions = self._select(found, now)
-        for key in positions:
-            file = self._files.get(key)
-            if file is None:
-                continue
-            try:
-                data = file.read_bytes()
-            except FileNotFoundError:
-                continue  # taken away meanwhile (another reader, an operator)
-            except OSError as exc:
-                raise MailboxError(f"maildir {file}: {exc.strerror or exc}") from exc
-            arrived = dt.datetime.fromtimestamp(file.stat().st_mtime, dt.UTC)
-            yield RawMail(data, f"{self.key}:{key}", arrived, f"maildir {key}")
+        keys = [key for key in self._select(found, now) if key in self._files]
+        planned = [(f"{self.key}:{key}", str(self._files[key])) for key in keys]
+        return batched(planned, [self._sizes.get(key, 0) for key in keys])
+
+    def reader(self) -> MaildirReader:
+        return MaildirReader()
 
     def _scan(self) -> list[Candidate]:
         self._files = {}
+        self._sizes = {}
         found: list[Candidate] = []
         for sub in ("new", "cur"):
             for entry in os.scandir(self.path / sub):
@@ -76,7 +96,9 @@ class MaildirSource:
                 key, _, info = entry.name.partition(":")
                 flags = info[2:] if info.startswith("2,") else ""
                 self._files[key] = Path(entry.path)
-                arrived = dt.datetime.fromtimestamp(entry.stat().st_mtime, dt.UTC)
+                stat = entry.stat()
+                self._sizes[key] = stat.st_size
+                arrived = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
                 found.append(Candidate(key, arrived, "S" in flags))
         found.sort(key=lambda c: (c.arrived, c.position))
         return found
