@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -34,7 +34,7 @@ from mailflow.outbox import RetryPolicy
 from mailflow.preparing import Batch, Preparer, auto_workers
 from mailflow.sender import SenderGone, SenderProcess
 from mailflow.services import Services
-from mailflow.sources import Mailbox
+from mailflow.sources import Mailbox, Planned
 from mailflow.sources.imap import ImapSource
 from mailflow.sources.maildir import MaildirSource
 from mailflow.storage import BlobStore
@@ -49,6 +49,7 @@ Clock = Callable[[], dt.datetime]
 # group small enough that a stop request or a crash costs little. (Its bytes are bounded by the
 # mailbox's batches, at most 16 MB.)
 GROUP_MAILS = 25
+FIRST_GROUP_MAILS = 5
 # Recorded mails are marked done in the mailbox this many at a time (and at the end of a pass):
 # until then a crash only means marking them again, which receipts make harmless.
 ACK_MAILS = 100
@@ -265,19 +266,16 @@ class Worker:
         depth = self.preparer.workers + 1 if self.preparer.workers else 0
         in_flight: deque[Batch] = deque()
         try:
-            for batch in plan:
-                for start in range(0, len(batch), GROUP_MAILS):
-                    in_flight.append(
-                        self.preparer.submit(reader, batch[start : start + GROUP_MAILS])
-                    )
-                    while len(in_flight) > depth and not self.stopping.is_set():
-                        self._handle_batch(in_flight.popleft(), now, report)
-                    if self.stopping.is_set():
-                        self._handle_batch(in_flight.popleft(), now, report)
-                        self._ack_handled()
-                        self._record_acked()
-                        log.info("stop requested: finished the mail in hand, leaving the rest")
-                        return
+            for group in _groups(plan):
+                in_flight.append(self.preparer.submit(reader, group))
+                while len(in_flight) > depth and not self.stopping.is_set():
+                    self._handle_batch(in_flight.popleft(), now, report)
+                if self.stopping.is_set():
+                    self._handle_batch(in_flight.popleft(), now, report)
+                    self._ack_handled()
+                    self._record_acked()
+                    log.info("stop requested: finished the mail in hand, leaving the rest")
+                    return
             while in_flight and not self.stopping.is_set():
                 self._handle_batch(in_flight.popleft(), now, report)
             self._ack_handled()
@@ -444,6 +442,19 @@ class Worker:
         if self.smtp_backoff.not_before is not None:
             wait = min(wait, max(1.0, (self.smtp_backoff.not_before - now).total_seconds()))
         return wait
+
+
+def _groups(plan: list[list[Planned]]) -> Iterator[list[Planned]]:
+    """The plan's batches cut into groups of GROUP_MAILS; the first group of a pass is small,
+    so that the main process has something to record while the workers read the next ones."""
+    first = True
+    for batch in plan:
+        start = 0
+        while start < len(batch):
+            size = FIRST_GROUP_MAILS if first else GROUP_MAILS
+            yield batch[start : start + size]
+            start += size
+            first = False
 
 
 def _log_outcome(label: str, outcome: Outcome) -> None:

@@ -113,6 +113,9 @@ class Renderer:
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates are read once per process (a changed template takes a restart); checking
+            # every file's mtime on every mail costs more than rendering the mail.
+            auto_reload=False,
         )
         self.env.filters["localtime"] = self._localtime
 

@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+import imapclient
 import pytest
 
 from mailflow import config as config_mod
@@ -21,9 +22,11 @@ from mailflow.models import Event, LockBusy, Outbox, open_database, sqlite_file,
 from mailflow.preparing import Preparer, prepare_all
 from mailflow.sources import RawMail
 from mailflow.workflow import attachment_limits, handle
-from tests.conftest import write_config
+from tests.conftest import ImapAccount, write_config
 from tests.mails import build
+from tests.servers import SmtpServer
 from tests.test_daemon import start_daemon, wait_until
+from tests.test_e2e_imap import run_once, tickets
 from tests.test_maildir import deliver
 
 T0 = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)
@@ -238,3 +241,31 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_backlog_over_imap_with_and_without_parse_workers(
+    e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer, workers: int
+) -> None:
+    """More mail than one read batch (50) and several groups: every mail one ticket, one
+    acknowledgement, flagged \\Seen; the same with the mail read in the main process."""
+    e2e_config.write_text(e2e_config.read_text() + f"\n[performance]\nparse_workers = {workers}\n")
+    client = imap_account.client()
+    try:
+        for i in range(63):
+            client.append(
+                "INBOX",
+                build(f"user{i}@example.com", imap_account.user, f"VPN 问题 {i}", "断线。"),
+            )
+    finally:
+        client.logout()
+    log = run_once(e2e_config)
+    assert log.count(" created from ") == 63
+    subjects = sorted(str(t["subject"]) for t in tickets(e2e_config))
+    assert subjects == sorted(f"VPN 问题 {i}" for i in range(63))
+    received = smtp_server.wait_for(63)
+    assert sorted(r.rcpt_tos[0] for r in received) == sorted(
+        f"user{i}@example.com" for i in range(63)
+    )
+    flags = [data[b"FLAGS"] for data in imap_account.messages().values()]
+    assert len(flags) == 63 and all(imapclient.SEEN in f for f in flags)
