@@ -494,27 +494,27 @@ def create_row(model: type[M], **values: Any) -> M:
 
 def value_exists(field: pw.Field, value: Any) -> bool:
     """Whether any row has ``value`` in ``field`` (an indexed column), cheaply."""
-    db = database_proxy.obj
-    quote = db.quote_char if hasattr(db, "quote_char") else '"'
-    table = field.model._meta.table_name
-    sql = (
-        f"SELECT 1 FROM {quote}{table}{quote} "
-        f"WHERE {quote}{field.column_name}{quote} = {db.param} LIMIT 1"
-    )
+    db, q, table = _table_of(field)
+    sql = f"SELECT 1 FROM {table} WHERE {q}{field.column_name}{q} = {db.param} LIMIT 1"
     return db.execute_sql(sql, [field.db_value(value)]).fetchone() is not None  # type: ignore[no-untyped-call]
 
 
 def count_since(key: pw.Field, value: Any, at: pw.Field, since: dt.datetime) -> int:
     """Rows whose ``key`` is ``value`` and whose ``at`` is ``since`` or later (one index seek)."""
-    db = database_proxy.obj
-    quote = db.quote_char if hasattr(db, "quote_char") else '"'
-    table = key.model._meta.table_name
+    db, q, table = _table_of(key)
     sql = (
-        f"SELECT COUNT(*) FROM {quote}{table}{quote} WHERE {quote}{key.column_name}{quote} = "
-        f"{db.param} AND {quote}{at.column_name}{quote} >= {db.param}"
+        f"SELECT COUNT(*) FROM {table} WHERE {q}{key.column_name}{q} = {db.param} "
+        f"AND {q}{at.column_name}{q} >= {db.param}"
     )
     params = [key.db_value(value), at.db_value(utc(since))]  # type: ignore[no-untyped-call]
-    return int(db.execute_sql(sql, params).fetchone()[0])
+    return int(db.execute_sql(sql, params).fetchone()[0])  # type: ignore[no-untyped-call]
+
+
+def _table_of(field: pw.Field) -> tuple[pw.Database, str, str]:
+    """The bound database, its identifier quote and the quoted table of ``field``."""
+    db = database_proxy.obj
+    quote = db.quote_char if hasattr(db, "quote_char") else '"'
+    return db, quote, f"{quote}{field.model._meta.table_name}{quote}"
 
 
 def add_event(ticket: Ticket | int, at: dt.datetime, actor: str, kind: str, **data: Any) -> None:

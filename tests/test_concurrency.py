@@ -115,12 +115,17 @@ def test_a_dead_parse_worker_costs_speed_not_mail(tmp_path: Path) -> None:
         preparer.close()
 
 
-def test_journal_marks_reach_the_database_once(tmp_path: Path) -> None:
+def one_acknowledgement(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Services with one ticket, its acknowledgement queued; and the database file."""
     services = services_in(tmp_path)
     assert handle(raws(1)[0], T0, services).action == "created"
-    row = Outbox.get()
     database_file = sqlite_file(services.db)
     assert database_file is not None
+    return services, Outbox.get(), database_file
+
+
+def test_journal_marks_reach_the_database_once(tmp_path: Path) -> None:
+    services, row, database_file = one_acknowledgement(tmp_path)
     journal = SentJournal(database_file)
     journal.record(Mark(row.id, T0, ("cc@example.com: 550 no such user",)))
     # A torn last line (the process died mid-write) is ignored, not fatal.
@@ -137,11 +142,7 @@ def test_journal_marks_reach_the_database_once(tmp_path: Path) -> None:
 
 
 def test_a_dead_process_journal_is_moved_in_and_removed(tmp_path: Path) -> None:
-    services = services_in(tmp_path)
-    assert handle(raws(1)[0], T0, services).action == "created"
-    row = Outbox.get()
-    database_file = sqlite_file(services.db)
-    assert database_file is not None
+    services, row, database_file = one_acknowledgement(tmp_path)
 
     def write_and_die() -> None:
         SentJournal(database_file).record(Mark(row.id, T0))
