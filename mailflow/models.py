@@ -451,6 +451,7 @@ def transaction(db: pw.Database, wait: bool = True) -> Iterator[None]:
         raise StorageError(f"database: {exc}") from exc
 
 
+_DEFAULTS: dict[type[BaseModel], list[tuple[str, Any]]] = {}
 _INSERT_SQL: dict[tuple[type[BaseModel], tuple[str, ...]], tuple[str, list[pw.Field]]] = {}
 
 
@@ -462,9 +463,16 @@ def insert_row(model: type[BaseModel], **values: Any) -> int:
     ``Model.create`` would, and values go through each field's ``db_value``.
     """
     meta = model._meta
-    for name, field in meta.fields.items():
-        if name not in values and field.default is not None:
-            values[name] = field.default() if callable(field.default) else field.default
+    defaults = _DEFAULTS.get(model)
+    if defaults is None:
+        defaults = _DEFAULTS[model] = [
+            (name, field.default)
+            for name, field in meta.fields.items()
+            if field.default is not None
+        ]
+    for name, default in defaults:
+        if name not in values:
+            values[name] = default() if callable(default) else default
     key = (model, tuple(values))
     cached = _INSERT_SQL.get(key)
     db = database_proxy.obj

@@ -185,8 +185,8 @@ def end_delivery(db: pw.Database, transport: Transport, journal: SentJournal | N
 
 
 # Sent marks are moved from the journal into the database this many at a time (and at the end
-# of each flush): one short transaction for several mails, and fewer turns at the write lock.
-SETTLE_EVERY = 10
+# of each pass): one short transaction for many mails, and few turns at the write lock.
+SETTLE_EVERY = 50
 
 
 def _note_sent(db: pw.Database, journal: SentJournal | None, mark: Mark) -> None:
