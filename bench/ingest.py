@@ -142,6 +142,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mails", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--parse-workers", type=int, default=-1, help="[performance] parse_workers for mailflow"
+    )
     args = parser.parse_args()
     compileall.compile_dir(REPO / "mailflow", quiet=1)
     mails = generate(args.mails)
@@ -178,6 +181,8 @@ kind = "smtp"
 host = "127.0.0.1"
 port = {smtp.port}
 security = "none"
+[performance]
+parse_workers = {args.parse_workers}
 """)
                 before = len(smtp.messages)
                 env = dict(os.environ, PYTHONPATH=str(REPO))

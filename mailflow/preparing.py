@@ -1,11 +1,12 @@
 """The work a mail needs before the database: parse it and put its bytes in the store.
 
 This is the CPU-heavy half of ingest and it touches no database, so it can run in worker
-processes while the main process fetches the next mails and commits the previous ones. The
-workers are plain forks of the daemon made before any other thread starts (no threads, no open
-transaction to inherit); they ignore Ctrl-C (see ``children``), die with their parent, and make
-their own blobs durable before handing the results back, so a result in the main process means
-"bytes on disk". A worker that dies costs nothing but speed: its mails are prepared in the main
+processes (each reading its mails over a connection of its own) while the main process records
+the mails before them. The workers are plain forks of the daemon made before any other thread
+starts (no threads, no open transaction to inherit); they ignore Ctrl-C (see ``children``) and
+die with their parent. They leave the blobs they wrote unsynced: the main process makes them
+durable with one sync before the transaction that refers to them, so the workers never wait for
+the disk. A worker that dies costs nothing but speed: its mails are read again in the main
 process and a new pool is made on the next pass.
 """
 
@@ -116,15 +117,19 @@ class Batch:
 
     def result(self) -> list[Prepared]:
         """The prepared mails, in order (a mail that vanished is left out), blobs durable."""
+        store = self._preparer.store
         if self._future is not None:
             try:
-                return self._future.result()
+                prepared = self._future.result()
             except BrokenProcessPool:
                 log.warning("a parse worker died; reading these mails in the main process")
                 self._preparer.broken()
-        return read_and_prepare(
-            self._reader, self.planned, self._preparer.store, self._preparer.limits
-        )
+            else:
+                # The worker wrote the blobs; one sync here, off the workers' path, makes them
+                # durable before the transaction that refers to them.
+                store.sync([d for item in prepared for d in (item.raw_sha256, *item.digests) if d])
+                return prepared
+        return read_and_prepare(self._reader, self.planned, store, self._preparer.limits)
 
     def cancel(self) -> None:
         """Drop the work if not started yet (a stop request)."""
@@ -195,6 +200,7 @@ def _in_worker(
     reader: Reader, planned: list[Planned], root: Path, limits: Limits
 ) -> list[Prepared]:
     store = _stores.setdefault(root, BlobStore(root))
-    prepared = read_and_prepare(reader, planned, store, limits)
+    prepared = [prepare(raw, store, limits) for raw in reader.read(planned)]
+    store.forget_unsynced()  # the main process syncs them (Batch.result)
     # Only what the main process needs travels back: not the raw bytes, which are stored.
     return [replace(item, raw=replace(item.raw, data=b"")) for item in prepared]

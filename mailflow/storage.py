@@ -16,6 +16,7 @@ import errno
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from mailflow.errors import StorageError
@@ -66,8 +67,12 @@ class BlobStore:
             self.sync()
         return digest
 
-    def sync(self) -> None:
-        """Make every blob written since the last sync durable (contents and folder entries)."""
+    def sync(self, written_elsewhere: Sequence[str] = ()) -> None:
+        """Make every blob written since the last sync durable (contents and folder entries).
+
+        ``written_elsewhere``: digests of blobs another process wrote and left unsynced.
+        """
+        self._unsynced += [self.path_for(digest) for digest in written_elsewhere]
         if not self._unsynced:
             return
         pending, self._unsynced = self._unsynced, []
@@ -83,6 +88,10 @@ class BlobStore:
         except OSError as exc:
             self._unsynced = pending + self._unsynced
             raise StorageError(_describe(exc, self.root)) from exc
+
+    def forget_unsynced(self) -> None:
+        """Leave syncing what was written to another process (which is told the digests)."""
+        self._unsynced = []
 
     def get(self, digest: str) -> bytes:
         """The bytes stored under ``digest``."""

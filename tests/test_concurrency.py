@@ -270,3 +270,20 @@ def test_a_backlog_over_imap_with_and_without_parse_workers(
     )
     flags = [data[b"FLAGS"] for data in imap_account.messages().values()]
     assert len(flags) == 63 and all(imapclient.SEEN in f for f in flags)
+
+
+def test_blobs_a_worker_wrote_are_synced_by_the_main_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without syncfs(2), the main process fsyncs each file (and folder) the worker named."""
+    from mailflow import storage
+
+    synced: list[str] = []
+    monkeypatch.setattr(storage, "_syncfs", lambda root: False)
+    monkeypatch.setattr(storage, "_fsync_path", lambda path, flags: synced.append(str(path)))
+    writer, main = storage.BlobStore(tmp_path), storage.BlobStore(tmp_path)
+    digests = [writer.put(b"one", sync=False), writer.put(b"two", sync=False)]
+    writer.forget_unsynced()
+    main.sync(digests)
+    assert [main.path_for(d).as_posix() for d in digests] == synced[:2]
+    assert {main.path_for(d).parent.as_posix() for d in digests} == set(synced[2:])
