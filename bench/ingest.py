@@ -1,6 +1,6 @@
 """Ingest benchmark: `mailflow run --once` end to end against the floor of fetch + parse.
 
-    .venv/bin/python bench/ingest.py [--mails 300] [--repeat 3]
+    .venv/bin/python bench/ingest.py [--mails 500] [--repeat 5] [--parse-workers -1]
 
 Loads N generated mails (mixed sizes, attachments, Chinese and English) into a private Dovecot,
 then times, each in its own child process and on its own copy of the mailbox:
@@ -11,13 +11,15 @@ then times, each in its own child process and on its own copy of the mailbox:
   receiving one acknowledgement per mail.
 
 Reports messages per second and peak RSS of each, and their ratio (target: mailflow at least half
-the floor's rate). The best of --repeat runs counts, since this machine is shared and noisy.
+the floor's rate). The best of --repeat runs of each counts, floor and mailflow runs taking turns,
+since this machine is shared and noisy (and mailflow, using every core, feels a busy neighbour
+more than the single-core floor does).
 
 mailflow runs from this checkout, byte-compiled first as ``pip install`` would have done (the
 floor's libraries are installed, hence compiled; with PYTHONDONTWRITEBYTECODE set, as on some
 CI machines, a checkout would otherwise be compiled anew by every run). Peak RSS is that of the
-largest process: mailflow's helper processes (parse worker, sender) are forks sharing most of
-their memory with the main one, and their own peaks are reported beside it.
+largest process (wait4's ru_maxrss covers the children): mailflow's helpers (parse workers, the
+sending process) are forks sharing most of their memory with the main process.
 """
 
 from __future__ import annotations
@@ -140,8 +142,8 @@ def phases(log: str) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mails", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--mails", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--parse-workers", type=int, default=-1, help="[performance] parse_workers for mailflow"
     )
