@@ -215,7 +215,6 @@ class Worker:
             self._sending = True
         if self.mailbox_backoff.ready(now):
             self.preparer.start()
-        if self.mailbox_backoff.ready(now):
             try:
                 self._poll(now, report)
                 self.mailbox_backoff.succeeded()

@@ -44,12 +44,14 @@ class SenderGone(MailflowError):
 class SenderProcess:
     """Runs ``flush_once(now)`` in a child process whenever woken during a pass."""
 
-    def __init__(self, db: pw.Database, flush_once: FlushOnce, hang_up: Callable[[], None]) -> None:
-        """``flush_once(now)`` sends what is due and may keep its connection open; ``hang_up``
-        closes it at the end of each pass."""
+    def __init__(
+        self, db: pw.Database, flush_once: FlushOnce, end_pass: Callable[[], None]
+    ) -> None:
+        """``flush_once(now)`` sends what is due, may keep its connection open and leave marks
+        in the journal; ``end_pass`` hangs up and records every mark at the end of a pass."""
         self._db = db
         self._flush_once = flush_once
-        self._hang_up = hang_up
+        self._end_pass = end_pass
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
 
@@ -124,7 +126,7 @@ class SenderProcess:
         parent, child = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(child, self._db, self._flush_once, self._hang_up, os.getpid()),
+            args=(child, self._db, self._flush_once, self._end_pass, os.getpid()),
             name="mailflow-sender",
             daemon=True,
         )
@@ -161,7 +163,7 @@ def _serve(
     conn: Connection,
     db: pw.Database,
     flush_once: FlushOnce,
-    hang_up: Callable[[], None],
+    end_pass: Callable[[], None],
     parent: int,
 ) -> None:
     die_with_parent(parent)
@@ -191,7 +193,9 @@ def _serve(
             except Exception as exc:  # handed to the main process by finish()
                 errors.append(exc)
         if finishing:
-            hang_up()
+            error = _outcome(end_pass)
+            if error is not None:
+                errors.append(error)
             conn.send(("done", _total(results), _picklable(errors[0] if errors else None)))
 
 
