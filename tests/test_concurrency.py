@@ -287,3 +287,42 @@ def test_blobs_a_worker_wrote_are_synced_by_the_main_process(
     main.sync(digests)
     assert [main.path_for(d).as_posix() for d in digests] == synced[:2]
     assert {main.path_for(d).parent.as_posix() for d in digests} == set(synced[2:])
+
+
+def test_a_reader_refuses_a_folder_renumbered_since_the_plan(
+    tmp_path: Path, imap_account: ImapAccount
+) -> None:
+    """Between plan and read the folder was deleted and made anew (new UIDVALIDITY): the UIDs
+    of the plan would name other mails, so the read fails and the pass is retried."""
+    from mailflow.errors import MailboxError
+    from mailflow.sources.imap import ImapSource
+
+    imap_account.append(build("a@example.com", imap_account.user, "one", "x"), folder="Support")
+    services_in(tmp_path)  # binds the models to a database for the cursor
+    source = ImapSource(
+        "127.0.0.1",
+        imap_account.server.port,
+        "none",
+        imap_account.user,
+        lambda: imap_account.password,
+        "Support",
+        "",
+        "",
+        None,
+        10,
+        "all",
+        None,
+        dt.UTC,
+    )
+    [batch] = source.plan(T0)
+    reader = source.reader()
+    client = imap_account.client()
+    try:
+        client.delete_folder("Support")
+        client.create_folder("Support")
+        client.append("Support", build("b@example.com", imap_account.user, "two", "y"))
+    finally:
+        client.logout()
+    with pytest.raises(MailboxError, match="renumbered"):
+        reader.read(batch)
+    source.close()

@@ -334,8 +334,9 @@ def _login(account: Account, readonly: bool = False) -> tuple[imapclient.IMAPCli
         raise MailboxError(f"{where}: {_why(exc)}") from exc
 
 
-# A reader's connection, kept per process between batches (and passes): (pid, client).
-_READERS: dict[Account, tuple[int, imapclient.IMAPClient]] = {}
+# A reader's connection, kept per process between batches (and passes):
+# (pid, client, UIDVALIDITY it was opened under).
+_READERS: dict[Account, tuple[int, imapclient.IMAPClient, int]] = {}
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,9 @@ class ImapReader:
 
     def _fetch(self, uids: list[int]) -> dict[int, dict[bytes, object]]:
         kept = _READERS.get(self.account)
+        if kept is not None and kept[0] == os.getpid() and kept[2] != self.uidvalidity:
+            self._drop()  # opened under an older numbering of the folder
+            kept = None
         if kept is None or kept[0] != os.getpid():  # never a connection of the parent's
             client, validity = _login(self.account, readonly=True)
             if validity != self.uidvalidity:
@@ -386,7 +390,7 @@ class ImapReader:
                     f"IMAP {self.account.host}: {self.account.folder} was renumbered "
                     "(UIDVALIDITY changed); reading it again"
                 )
-            _READERS[self.account] = kept = (os.getpid(), client)
+            _READERS[self.account] = kept = (os.getpid(), client, validity)
         return kept[1].fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])  # type: ignore[no-any-return]
 
     def _drop(self) -> None:
