@@ -300,11 +300,19 @@ def open_database(url: str, busy_seconds: int = 30) -> pw.Database:
     else:
         db = url_connect(url)
     database_proxy.initialize(db)
-    try:
-        db.connect(reuse_if_open=True)
-    except (pw.OperationalError, sqlite3.Error) as exc:
-        raise StorageError(f"cannot open database {redact(url)}: {exc}") from exc
-    return db
+    deadline = time.monotonic() + busy_seconds
+    while True:
+        try:
+            # Turning a new SQLite file into WAL needs it to itself, and SQLite answers "locked"
+            # at once instead of waiting: other mailflow processes are kept out by the write
+            # lock, a reader finishing its query by trying again.
+            with _LOCKS.get(db, WriteLock(None, 0)).held():
+                db.connect(reuse_if_open=True)
+            return db
+        except (pw.OperationalError, sqlite3.Error) as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StorageError(f"cannot open database {redact(url)}: {exc}") from exc
+            time.sleep(0.05)
 
 
 def redact(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 from mailflow.models import SCHEMA_VERSION, Meta, init_schema, open_database
@@ -25,3 +26,28 @@ def test_a_version_1_database_loses_its_superseded_indexes(tmp_path: Path) -> No
     assert {"event_kind_at", "outbox_status_next_attempt_at"} <= indexes(db)
     assert Meta.get(Meta.key == "schema_version").value == str(SCHEMA_VERSION)
     assert init_schema(db) == SCHEMA_VERSION  # and again: nothing to do
+
+
+def test_several_processes_create_a_fresh_database_at_once(tmp_path: Path) -> None:
+    """Turning a new file into WAL needs it alone, and SQLite says "locked" instead of waiting:
+    processes opening a new database together all get it (they wait, then retry)."""
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(8)
+    results = context.Queue()
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    procs = [context.Process(target=_open_at_once, args=(url, start, results)) for _ in range(8)]
+    for proc in procs:
+        proc.start()
+    outcomes = [results.get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join(10)
+    assert outcomes == ["ok"] * 8, outcomes
+
+
+def _open_at_once(url: str, start, results) -> None:  # type: ignore[no-untyped-def]
+    start.wait()
+    try:
+        init_schema(open_database(url, busy_seconds=10))
+        results.put("ok")
+    except Exception as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
