@@ -88,6 +88,7 @@ class Limits:
     max_each: int  # bytes
     max_total: int  # bytes
     max_count: int
+    max_mail: int = 100 * 1024 * 1024  # bytes of a whole mail that is still parsed
 
 
 def within_limits(

@@ -157,6 +157,7 @@ class LimitsConfig:
     max_attachment_mb: int
     max_attachments_total_mb: int
     max_attachments: int
+    max_mail_mb: int = 100
 
 
 @dataclass(frozen=True)
@@ -592,6 +593,7 @@ def _limits(s: _Section) -> LimitsConfig:
         max_attachment_mb=s.integer("max_attachment_mb", 20, 1, 2048),
         max_attachments_total_mb=s.integer("max_attachments_total_mb", 50, 1, 4096),
         max_attachments=s.integer("max_attachments", 50, 1, 10000),
+        max_mail_mb=s.integer("max_mail_mb", 100, 1, 4096),
     )
     s.finish()
     return limits

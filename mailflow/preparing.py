@@ -29,6 +29,8 @@ from mailflow.storage import BlobStore
 
 log = logging.getLogger(__name__)
 
+MB = 1024 * 1024
+
 # More workers than this gains nothing: the main process's database work becomes the limit.
 MAX_AUTO_WORKERS = 4
 
@@ -54,6 +56,14 @@ def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
     raw mail, which is always kept, and the requester is told.
     """
     digest, size = store.put(raw.data, sync=False), len(raw.data)
+    if size > limits.max_mail:
+        # Parsing takes several times a mail's size in memory: a huge mail is kept whole and
+        # set aside rather than risk the process (retrying it from the quarantine parses it).
+        why = (
+            f"the mail is {size / MB:.0f} MB, over the limit of {limits.max_mail / MB:.0f} MB "
+            "([limits] max_mail_mb); kept unread"
+        )
+        return Prepared(raw, None, why, raw_sha256=digest, raw_size=size)
     try:
         mail = parse(raw.data)
     except ParseError as exc:

@@ -59,7 +59,9 @@ def retry(entry: Quarantine, now: dt.datetime, services: Services) -> Outcome | 
         with transaction(services.db):
             Quarantine.update(error=str(exc)).where(Quarantine.id == entry.id).execute()
         return str(exc)
-    outcome = handle(RawMail(raw, None, aware(entry.at), f"quarantine #{entry.id}"), now, services)
+    outcome = handle(
+        RawMail(raw, None, aware(entry.at), f"quarantine #{entry.id}"), now, services, any_size=True
+    )
     with transaction(services.db):
         Quarantine.update(
             status="retried",

@@ -7,6 +7,7 @@ to the store before the transaction, so the transaction only refers to bytes alr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
@@ -59,27 +60,25 @@ class Outcome:
     detail: str = ""
 
 
-def handle(raw: RawMail, now: dt.datetime, services: Services) -> Outcome:
-    """Take one raw mail all the way to the database (and its outbox rows)."""
-    return handle_group([raw], now, services)[0]
+def handle(raw: RawMail, now: dt.datetime, services: Services, any_size: bool = False) -> Outcome:
+    """Take one raw mail all the way to the database (and its outbox rows).
 
-
-def handle_group(
-    raws: Sequence[RawMail],
-    now: dt.datetime,
-    services: Services,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> list[Outcome]:
-    """Prepare several mails in this process and handle them in one transaction."""
-    prepared = prepare_all(raws, services.store, attachment_limits(services.config))
-    return handle_prepared(prepared, now, services, should_stop)
+    ``any_size``: parse it however big (an operator retrying a mail set aside for its size).
+    """
+    limits = attachment_limits(services.config)
+    if any_size:
+        limits = dataclasses.replace(limits, max_mail=len(raw.data))
+    return handle_prepared(prepare_all([raw], services.store, limits), now, services)[0]
 
 
 def attachment_limits(config: Config) -> Limits:
-    """The configured attachment limits, in bytes."""
+    """The configured size limits, in bytes."""
     limits = config.limits
     return Limits(
-        limits.max_attachment_mb * MB, limits.max_attachments_total_mb * MB, limits.max_attachments
+        limits.max_attachment_mb * MB,
+        limits.max_attachments_total_mb * MB,
+        limits.max_attachments,
+        limits.max_mail_mb * MB,
     )
 
 

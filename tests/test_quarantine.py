@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 from mailflow import config as config_mod
 from mailflow.daemon import open_services
 from mailflow.models import Quarantine, utc
-from tests.conftest import ImapAccount, run_mailflow
+from tests.conftest import ImapAccount, run_mailflow, write_config
 from tests.mails import build, fixture
 from tests.servers import SmtpServer
 from tests.test_e2e_imap import run_once, tickets
+from tests.test_maildir import deliver
 
 NO_SENDER = b"To: support@example.com\r\nSubject: who am I\r\n\r\nno From header at all\r\n"
 
@@ -77,3 +79,30 @@ def test_retry_after_a_fix_makes_the_ticket(tmp_path: Path) -> None:
         run_mailflow(tmp_path / "config.toml", "quarantine", "list", "--all", "--json").stdout
     )
     assert listed[0]["status"] == "retried" and "created" in listed[0]["error"]
+
+
+def test_a_mail_over_max_mail_mb_is_kept_whole_and_set_aside(tmp_path: Path) -> None:
+    """Parsing costs several times a mail's size in memory, so a mail over the limit is not
+    parsed: its bytes are kept, it is quarantined with the reason, the others go on, and an
+    operator's retry parses it anyway."""
+    config = write_config(tmp_path, "[limits]\nmax_mail_mb = 1\n")
+    big = build(
+        "dan@example.com",
+        "support@example.com",
+        "Scan of the contract",
+        "attached",
+        attachments=(("scan.pdf", "application/pdf", os.urandom(900_000)),),
+    )
+    assert len(big) > 1024 * 1024
+    deliver(tmp_path / "var/maildir", "m1", big)
+    deliver(tmp_path / "var/maildir", "m2", build("eve@example.com", "s@example.com", "hi", "x"))
+    result = run_mailflow(config, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "over the limit of 1 MB ([limits] max_mail_mb); kept unread" in result.stderr
+    assert len(json.loads(run_mailflow(config, "tickets", "--json").stdout)) == 1
+    [entry] = json.loads(run_mailflow(config, "quarantine", "list", "--json").stdout)
+    assert entry["size"] == len(big)
+    raw = run_mailflow(config, "quarantine", "show", str(entry["id"]), "--raw")
+    assert raw.stdout.encode() == big
+    retried = run_mailflow(config, "quarantine", "retry", str(entry["id"]))
+    assert retried.returncode == 0 and " created TS" in retried.stdout, retried.stderr
