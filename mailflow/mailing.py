@@ -97,11 +97,17 @@ def check_templates(config: Config, now: dt.datetime) -> None:
     """Render every kind of mail in every language for a sample ticket; TemplateError if one fails.
 
     Run before any mail is handled, so that a broken operator template stops mailflow at start
-    instead of quarantining mail later. A function of the config alone, so a parse worker can
-    run it while the main process logs in to the mailbox.
+    instead of quarantining mail later. A function of the config alone, so the sending process
+    can run it while the main process logs in to the mailbox.
     """
-    sample = {
-        "number": f"{config.support.ticket_prefix}20000101001",
+    sample = sample_ticket(f"{config.support.ticket_prefix}20000101001", now)
+    Renderer(config.templates_path, config.support.tz).check_templates(base_context(config, sample))
+
+
+def sample_ticket(number: str, now: dt.datetime) -> dict[str, Any]:
+    """What templates see of a ticket, for a made-up new one (checks, previews, tests)."""
+    return {
+        "number": number,
         "subject": "sample",
         "priority": "medium",
         "status": "new",
@@ -120,7 +126,6 @@ def check_templates(config: Config, now: dt.datetime) -> None:
         "department": "",
         "channel": "email",
     }
-    Renderer(config.templates_path, config.support.tz).check_templates(base_context(config, sample))
 
 
 def survey_links(config: Config, number: str) -> dict[int, str]:

@@ -8,6 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from mailflow.mailing import sample_ticket
 from mailflow.notify import Renderer, duration
 from tests.conftest import REPO, run_mailflow, write_config
 from tests.mails import build
@@ -18,24 +19,12 @@ NOW = dt.datetime(2023, 10, 25, 1, 15, 30, tzinfo=dt.UTC)
 
 def sample(number: str = "TS20231025001") -> dict[str, object]:
     ticket = {
-        "number": number,
+        **sample_ticket(number, NOW),
         "subject": "ERP 登录超时",
         "priority": "urgent",
-        "status": "new",
         "requester_name": "王芳",
         "requester_email": "w@example.cn",
-        "submitted_at": NOW,
         "respond_by": NOW + dt.timedelta(minutes=15),
-        "resolve_by": NOW,
-        "respond_minutes": 15,
-        "resolve_minutes": 120,
-        "handler": None,
-        "handler_name": None,
-        "category": None,
-        "group": None,
-        "phone": "",
-        "department": "",
-        "channel": "email",
     }
     return {
         "ticket": ticket,
