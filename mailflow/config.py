@@ -191,6 +191,15 @@ class Config:
         """The configured person with this address."""
         return next((p for p in self.people if p.email == email.lower()), None)
 
+    def group(self, name: str | None) -> Group | None:
+        """The configured group of this name."""
+        return next((g for g in self.groups if g.name == name), None)
+
+    def supervisor_of(self, group_name: str | None) -> Person | None:
+        """The configured supervisor of a group, if it has one."""
+        group = self.group(group_name)
+        return self.person(group.supervisor) if group and group.supervisor else None
+
     source: Path | None = field(default=None, compare=False)
 
 

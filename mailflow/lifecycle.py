@@ -136,10 +136,7 @@ def rate(
         replaces=previous,
     )
     if level == min(RATINGS):
-        group = next((g for g in services.config.groups if g.name == ticket.group), None)
-        supervisor = (
-            services.config.person(group.supervisor) if group and group.supervisor else None
-        )
+        supervisor = services.config.supervisor_of(ticket.group)
         if supervisor is not None:
             notify_staff(
                 ticket,

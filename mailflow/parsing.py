@@ -106,8 +106,8 @@ class InboundMail:
         return self.reply_to[0] if self.reply_to else self.sender
 
 
-def parse(raw: bytes) -> InboundMail:
-    """Parse one raw RFC 822 message."""
+def parse(raw: bytes, sha256: str = "") -> InboundMail:
+    """Parse one raw RFC 822 message; ``sha256``: its digest, if the caller has it already."""
     if not raw.strip():
         raise ParseError("empty message")
     head = hdr.raw_headers(raw)
@@ -187,7 +187,7 @@ def parse(raw: bytes) -> InboundMail:
         ),
         headers=kept,
         defects=tuple(defects),
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        raw_sha256=sha256 or hashlib.sha256(raw).hexdigest(),
         raw_size=len(raw),
         related_ids=tuple(dict.fromkeys(related_ids)),
         related_tickets=tuple(dict.fromkeys(related_tickets)),

@@ -65,7 +65,7 @@ def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
         )
         return Prepared(raw, None, why, raw_sha256=digest, raw_size=size)
     try:
-        mail = parse(raw.data)
+        mail = parse(raw.data, digest)  # the store hashed the bytes already
     except ParseError as exc:
         return Prepared(raw, None, str(exc), raw_sha256=digest, raw_size=size)
     except Exception as exc:

@@ -203,7 +203,7 @@ def plan(  # noqa: PLR0912 - one branch per command reads as the command table
             else:
                 changes.append((key, engineer))
         elif key == "group":
-            group = next((g for g in config.groups if g.name == value), None)
+            group = config.group(value)
             if group is None:
                 errors.append(
                     f"no group {value!r} (known: "
@@ -324,10 +324,7 @@ def apply_change(  # noqa: PLR0912 - one branch per command reads as the command
             original=mail.text if mail else "",
         )
         if key == "escalate":
-            group_row = next((g for g in config.groups if g.name == ticket.group), None)
-            supervisor = (
-                config.person(group_row.supervisor) if group_row and group_row.supervisor else None
-            )
+            supervisor = config.supervisor_of(ticket.group)
             if supervisor is not None and supervisor.email != engineer.email:
                 notify_staff(
                     ticket,
@@ -345,10 +342,7 @@ def escalation_target(ticket: Ticket, group: Group | None, config: Config) -> Pe
     if group is not None:
         engineer, _ = pick_engineer(group, config.people, open_counts(), None, "fewest_open")
         return engineer
-    current = next((g for g in config.groups if g.name == ticket.group), None)
-    if current is not None and current.supervisor:
-        return config.person(current.supervisor)
-    return None
+    return config.supervisor_of(ticket.group)
 
 
 def open_counts() -> dict[str, int]:
@@ -413,11 +407,8 @@ def assign(
             original=problem,
         )
     if ticket.priority in URGENT:
-        group = next((g for g in config.groups if g.name == ticket.group), None)
-        supervisor_email = on_duty(config.duty, now.astimezone(config.support.tz)) or (
-            group.supervisor if group else None
-        )
-        supervisor = config.person(supervisor_email) if supervisor_email else None
+        on_call = on_duty(config.duty, now.astimezone(config.support.tz))
+        supervisor = config.person(on_call) if on_call else config.supervisor_of(ticket.group)
         if supervisor is None:
             add_event(
                 ticket,
