@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailflow import addresses
 from mailflow.errors import ConfigError
 
 PRIORITIES = ("urgent", "high", "medium", "low")
 LANGUAGES = ("zh_CN", "en")
 SECURITY = ("ssl", "starttls", "none")
-_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 # Response and resolution targets per priority, in minutes. urgent and high come from the spec
 # (15 min / 2 h, 30 min / 4 h); the spec says "etc." for the rest, so medium and low are our choice:
@@ -284,9 +284,10 @@ def _resolve(base: Path, raw: str) -> Path:
 
 def _address(section: _Section, key: str, default: str) -> str:
     value = section.text(key, default)
-    if not _ADDRESS.match(value):
-        raise ConfigError(section.key(key), f"must be an e-mail address, got {value!r}")
-    return value.lower()
+    try:
+        return addresses.normalize(value)
+    except addresses.AddressError as exc:
+        raise ConfigError(section.key(key), f"must be an e-mail address: {exc}") from None
 
 
 def _support(s: _Section) -> SupportConfig:

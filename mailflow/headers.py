@@ -13,28 +13,44 @@ import email.header
 import email.utils
 import re
 
+from mailflow import addresses as address_rules
 from mailflow import charsets
 
 LOCAL_ONLY = {"mailer-daemon", "postmaster"}
-_FOLD = re.compile(rb"\r?\n[ \t]")
+_FOLD = re.compile(rb"(?:\r\n|\r|\n)[ \t]")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _ENCODED_WORD_GAP = re.compile(r"(\?=)\s+(=\?)")
 
 
 def header_block(raw: bytes) -> bytes:
-    """The header section of a raw message (up to the first empty line)."""
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        end = raw.find(sep)
-        if end != -1:
-            return raw[:end]
-    return raw
+    """The header section of a raw message: up to the first empty line, whatever the line ends.
+
+    Lines end in CRLF, LF or a lone CR (as ``email.feedparser`` splits them), so an empty line
+    is two line ends in a row, and every such pair contains LF LF, LF CR or CR CR. Searching
+    for CRLF CRLF first, as this once did, let a mail with LF line ends have lines of its body
+    read as headers.
+    """
+    if raw[:1] in (b"\r", b"\n"):
+        return b""
+    found = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r"), raw.find(b"\r\r")) if i != -1]
+    if not found:
+        return raw
+    end = min(found)
+    if raw[end : end + 1] == b"\n" and raw[end - 1 : end] == b"\r":
+        end -= 1
+    return raw[:end]
 
 
 def raw_headers(raw: bytes) -> list[tuple[str, bytes]]:
-    """(lower-case name, unfolded value bytes) for every header, in order."""
+    """(lower-case name, unfolded value bytes) for every header, in order.
+
+    A line in the header section that is no header (an mbox ``From`` line, a stray sentence
+    some clients put first) is passed over, not taken as the end of the headers.
+    """
     block = _FOLD.sub(b" ", header_block(raw))
     result: list[tuple[str, bytes]] = []
-    for line in re.split(rb"\r?\n", block):
+    for line in _LINE_END.split(block):
         name, sep, value = line.partition(b":")
         if not sep or not name or b" " in name.strip():
             continue
@@ -88,11 +104,20 @@ def _one_word(match: re.Match[str]) -> str:
     return charsets.decode(chunk, charset)[0]
 
 
-def addresses(value: bytes | None) -> list[tuple[str, str]]:
-    """(display name, address) pairs of an address header; names decoded, addresses lower-case."""
+def addresses(value: bytes | None, refused: list[str] | None = None) -> list[tuple[str, str]]:
+    """(display name, canonical address) pairs of an address header.
+
+    Every address passes ``addresses.normalize`` after decoding; one that fails is left out
+    and its reason appended to ``refused``. Names are cleaned to one printable line.
+    """
     if not value:
         return []
     text = value.decode("ascii") if value.isascii() else charsets.decode(value, None)[0]
+    return address_list(text, refused)
+
+
+def address_list(text: str, refused: list[str] | None = None) -> list[tuple[str, str]]:
+    """``addresses`` for text already decoded (a ``Requester:`` or ``Cc:`` line of a body)."""
     result: list[tuple[str, str]] = []
     for raw_name, raw_addr in email.utils.getaddresses([text]):
         addr = raw_addr.strip().strip("<>").strip()
@@ -102,19 +127,33 @@ def addresses(value: bytes | None) -> list[tuple[str, str]]:
         # some MTAs write without one ("MAILER-DAEMON (Mail Delivery System)").
         if not addr or ("@" not in addr and addr.lower() not in LOCAL_ONLY):
             continue
+        try:
+            canonical = (
+                address_rules.normalize(addr)
+                if "@" in addr
+                else address_rules.normalize_local_only(addr)
+            )
+        except address_rules.AddressError as exc:
+            if refused is not None:
+                refused.append(str(exc))
+            continue
         name = decode_words(raw_name).strip()
         if len(name) >= 2 and name[0] == name[-1] == '"':  # quoted encoded words, decoded late
             name = name[1:-1].strip()
-        result.append((name, addr.lower()))
+        result.append((address_rules.clean_name(name), canonical))
     return result
 
 
 def message_ids(value: bytes | None) -> list[str]:
-    """Message-IDs in a References / In-Reply-To value, in order, with angle brackets."""
+    """Message-IDs in a References / In-Reply-To value, in order, with angle brackets.
+
+    8-bit ids (RFC 6532 allows UTF-8 in them) are decoded, not mangled, so a reply that
+    quotes one back still threads; an id with a control, format or space character is no id.
+    """
     if not value:
         return []
-    text = value.decode("ascii", "replace")
+    text = value.decode("ascii") if value.isascii() else charsets.decode(value, None)[0]
     found = re.findall(r"<[^<>\s]+>", text)
     if not found and text.strip():
         found = [f"<{token.strip('<>')}>" for token in text.split() if "@" in token]
-    return found
+    return [mid for mid in found if len(mid) <= 998 and mid.isprintable()]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from mailflow.addresses import Address
 from mailflow.config import Config
 from mailflow.confirm import RATINGS, RATINGS_EN, confirmation, rating
 from mailflow.mailing import notify_staff, send_template
 from mailflow.models import Ticket, add_event, aware, transaction, utc
-from mailflow.parsing import Address, InboundMail
+from mailflow.parsing import InboundMail
 from mailflow.quoting import visible_text
 from mailflow.services import Services
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from mailflow import auth_results
 from mailflow.parsing import InboundMail
 
 Kind = Literal["", "own", "bounce", "auto_reply", "auto_generated", "bulk", "list", "system"]
@@ -93,27 +94,10 @@ def classify(mail: InboundMail, support_address: str) -> Verdict:
 
 
 def authenticated(mail: InboundMail, authserv_id: str) -> bool:
-    """Whether our receiving server (``authserv_id``) saw DKIM or SPF pass for the sender's
-    domain (RFC 8601). Headers from other servers are ignored: anyone can write one."""
-    if mail.sender is None or "@" not in mail.sender.email:
+    """Whether our receiving border (``authserv_id``) saw an aligned DKIM, SPF or DMARC pass
+    for the From domain (``auth_results`` says which headers count and why)."""
+    if mail.sender is None or mail.sender_header != "from" or "@" not in mail.sender.email:
         return False
     domain = mail.sender.email.rsplit("@", 1)[1]
-    for header in mail.auth_results:
-        server, _, results = header.partition(";")
-        words = server.split()
-        if not words or words[0].lower() != authserv_id.lower():
-            continue
-        for _method, properties in re.findall(
-            r"\b(dkim|spf)\s*=\s*pass\b([^;]*)", results, re.IGNORECASE
-        ):
-            for _key, value in re.findall(
-                r"(header\.d|header\.i|smtp\.mailfrom)\s*=\s*(\S+)", properties, re.IGNORECASE
-            ):
-                other = value.rsplit("@", 1)[-1].lower().strip("<>")
-                if _aligned(other, domain):
-                    return True
-    return False
-
-
-def _aligned(a: str, b: str) -> bool:
-    return a == b or a.endswith("." + b) or b.endswith("." + a)
+    results = auth_results.trusted_results(mail.auth_results, authserv_id)
+    return bool(auth_results.aligned_pass(results, domain))

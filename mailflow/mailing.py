@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mailflow import ids, outbox
+from mailflow.addresses import Address
 from mailflow.assign import mask_name, mask_phone
 from mailflow.attachments import ParsedAttachment
 from mailflow.config import Config, Person
@@ -15,7 +16,7 @@ from mailflow.confirm import RATINGS
 from mailflow.models import Ticket, add_event
 from mailflow.notify import Renderer
 from mailflow.outgoing import OutgoingMail
-from mailflow.parsing import Address, InboundMail
+from mailflow.parsing import InboundMail
 from mailflow.services import MB, Services
 
 

@@ -106,9 +106,19 @@ class Renderer:
             loaders.append(jinja2.FileSystemLoader(str(override)))
         loaders.append(jinja2.FileSystemLoader(str(builtin_templates())))
         self.tz = tz
-        self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader(loaders),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+        loader = jinja2.ChoiceLoader(loaders)
+        # Two environments over the same files. Jinja decides escaping when it compiles a
+        # template, by that template's own name, so a ``.txt.j2`` partial included by an HTML
+        # template would print a requester's text raw into HTML. In ``self.html`` every
+        # template, partials included, is compiled with autoescape on; ``self.text`` (subjects
+        # and plain-text bodies) never escapes.
+        self.text = self._environment(loader, autoescape=False)
+        self.html = self._environment(loader, autoescape=True)
+
+    def _environment(self, loader: jinja2.BaseLoader, autoescape: bool) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=loader,
+            autoescape=autoescape,
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             trim_blocks=True,
@@ -117,7 +127,8 @@ class Renderer:
             # every file's mtime on every mail costs more than rendering the mail.
             auto_reload=False,
         )
-        self.env.filters["localtime"] = self._localtime
+        env.filters["localtime"] = self._localtime
+        return env
 
     def _localtime(self, moment: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
         if moment is None:
@@ -136,17 +147,14 @@ class Renderer:
             "duration": lambda minutes: duration(minutes, language),
         }
         try:
-            subject = self._one(f"{language}/{kind}.subject.j2", context)
-            text = self._one(f"{language}/{kind}.txt.j2", context)
-            html = self._one(f"{language}/{kind}.html.j2", context)
+            subject = self.text.get_template(f"{language}/{kind}.subject.j2").render(context)
+            text = self.text.get_template(f"{language}/{kind}.txt.j2").render(context)
+            html = self.html.get_template(f"{language}/{kind}.html.j2").render(context)
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(f"template {exc.name} not found") from exc
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template for {kind} ({language}) failed: {exc}") from exc
         return Rendered(" ".join(subject.split()), text, html)
-
-    def _one(self, name: str, context: dict[str, Any]) -> str:
-        return self.env.get_template(name).render(context)
 
     def check_templates(self, sample: dict[str, Any]) -> None:
         """Render every kind in every language; refuse one whose subject drops the ticket tag."""

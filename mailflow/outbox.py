@@ -10,6 +10,7 @@ once) up to ``max_attempts``, then the row is marked failed with an event on its
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from mailflow import outgoing
+from mailflow import addresses, outgoing
 from mailflow.errors import PermanentDeliveryError, TransientDeliveryError
 from mailflow.journal import Mark, SentJournal
 from mailflow.models import (
@@ -58,12 +59,24 @@ def queue(
 ) -> int:
     """Record ``mail`` as an outgoing message and an outbox row; call inside a transaction.
 
+    Every recipient passes ``addresses.normalize`` here, whoever wrote it (a row stored before
+    this check existed included). An unfit one is left out and said so; when none is left the
+    row is written as failed, with the reason and a ``mail_failed`` event, so the change that
+    caused the mail still commits and nothing waits to be sent that never can be.
     Returns the id of the outgoing message.
     """
+    refused = [_unfit(a.email) for a in (*mail.to, *mail.cc)]
+    problems = [reason for reason in refused if reason]
+    if problems:
+        mail = dataclasses.replace(
+            mail,
+            to=tuple(a for a in mail.to if not _unfit(a.email)),
+            cc=tuple(a for a in mail.cc if not _unfit(a.email)),
+        )
     message_id = outgoing.make_message_id(
         token, mail.sender.email.rsplit("@", 1)[1], mail.ticket_number
     )
-    raw = outgoing.build(mail, message_id, now)
+    raw = outgoing.build(mail, message_id, now) if mail.to else b""
     stored = insert_row(
         Message,
         ticket=ticket,
@@ -81,19 +94,48 @@ def queue(
         created_at=utc(now),
         raw_size=len(raw),
     )
-    insert_row(
+    recipients = [envelope_address(a.email) for a in (*mail.to, *mail.cc)]
+    row = insert_row(
         Outbox,
         message=stored,
         ticket=ticket,
         kind=kind,
-        mail_from=mail.sender.email,
-        recipients=[a.email for a in (*mail.to, *mail.cc)],
+        mail_from=envelope_address(mail.sender.email),
+        recipients=recipients,
         rcpt=mail.to[0].email if mail.to else "",
         mime=raw,
         next_attempt_at=utc(now),
         created_at=utc(now),
+        status="pending" if mail.to else "failed",
+        last_error="; ".join(problems),
     )
+    if problems and ticket is not None:
+        add_event(
+            ticket,
+            now,
+            "system",
+            "mail_failed" if not mail.to else "recipients_refused",
+            outbox=row,
+            mail=kind,
+            to=recipients,
+            error="; ".join(problems),
+        )
+    if problems:
+        log.error("%s mail #%d: %s", kind, row, "; ".join(problems))
     return stored
+
+
+def envelope_address(address: str) -> str:
+    """The SMTP envelope spelling: A-label domain where the local part allows it."""
+    return addresses.ascii_form(address) or address
+
+
+def _unfit(address: str) -> str:
+    try:
+        addresses.normalize(address)
+    except addresses.AddressError as exc:
+        return f"not sent to {address!r}: {exc}"
+    return ""
 
 
 @dataclass
@@ -148,33 +190,56 @@ def flush(
     ][:limit]
     try:
         for row in _rows(due):
-            try:
-                refused = transport.send(bytes(row.mime), row.mail_from, list(row.recipients))
-            except (SmtpAuthError, ServerUnreachable) as exc:
-                # Not this mail's fault: it keeps its place and its attempts; the caller backs
-                # off from the server as a whole and tries again when that backoff ends.
-                result.unreachable = str(exc)
-                with transaction(db):
-                    Outbox.update(last_error=str(exc)).where(Outbox.id == row.id).execute()
+            outcome = _deliver(db, transport, row, now, policy, jitter, journal)
+            if outcome.startswith("unreachable:"):
+                result.unreachable = outcome.removeprefix("unreachable:")
                 break
-            except PermanentDeliveryError as exc:
-                _fail(db, row, now, str(exc))
-                result.failed += 1
-            except TransientDeliveryError as exc:
-                if _defer(db, row, now, policy, jitter, str(exc)):
-                    result.deferred += 1
-                else:
-                    result.failed += 1
-            else:
-                _note_sent(db, journal, Mark(row.id, now, tuple(refused)))
-                log.info("sent %s mail #%d to %s", row.kind, row.id, ", ".join(row.recipients))
-                result.sent += 1
+            setattr(result, outcome, getattr(result, outcome) + 1)
     finally:
         if last or result.unreachable:
             end_delivery(db, transport, journal)
         elif journal is not None:
             settle(db, journal, wait=False)
     return result
+
+
+def _deliver(
+    db: pw.Database,
+    transport: Transport,
+    row: Outbox,
+    now: dt.datetime,
+    policy: RetryPolicy,
+    jitter: Callable[[], float],
+    journal: SentJournal | None,
+) -> str:
+    """Send one row: ``sent``, ``deferred``, ``failed`` or ``unreachable:<reason>``."""
+    unfit = [why for a in (row.mail_from, *row.recipients) if (why := _unfit(a))]
+    if unfit or not row.recipients:
+        _fail(db, row, now, "; ".join(unfit) or "no recipient")
+        return "failed"
+    try:
+        refused = transport.send(bytes(row.mime), row.mail_from, list(row.recipients))
+    except (SmtpAuthError, ServerUnreachable) as exc:
+        # Not this mail's fault: it keeps its place and its attempts; the caller backs off
+        # from the server as a whole and tries again when that backoff ends.
+        with transaction(db):
+            Outbox.update(last_error=str(exc)).where(Outbox.id == row.id).execute()
+        return f"unreachable:{exc}"
+    except PermanentDeliveryError as exc:
+        _fail(db, row, now, str(exc))
+        return "failed"
+    except TransientDeliveryError as exc:
+        return "deferred" if _defer(db, row, now, policy, jitter, str(exc)) else "failed"
+    except Exception as exc:
+        # Whatever else one row raises (a value no library takes, a bug) is that row's
+        # failure, said once with its reason; it must never stop the mails behind it.
+        log.exception("%s mail #%d could not be sent", row.kind, row.id)
+        transport.close()
+        _fail(db, row, now, f"cannot be sent: {type(exc).__name__}: {exc}")
+        return "failed"
+    _note_sent(db, journal, Mark(row.id, now, tuple(refused)))
+    log.info("sent %s mail #%d to %s", row.kind, row.id, ", ".join(row.recipients))
+    return "sent"
 
 
 def end_delivery(db: pw.Database, transport: Transport, journal: SentJournal | None) -> None:

@@ -18,12 +18,19 @@ import binascii
 import datetime as dt
 import email.header
 import email.utils
+import re
 import secrets
 from dataclasses import dataclass, field
 
-from mailflow.parsing import Address
+from mailflow import addresses
+from mailflow.addresses import Address
 
 LOOP_HEADER = "X-Mailflow-Loop"
+_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~ -]+")
+_MSGID = re.compile(r"<[^<>@]+@[^<>@]+>")
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 !#$%&'()*+,\-.:;<=>?@\[\]^_`{|}~]{1,150}")
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 TICKET_HEADER = "X-Mailflow-Ticket"
 
 
@@ -50,18 +57,60 @@ def make_message_id(token: str, domain: str, ticket_number: str | None) -> str:
 
 
 def _encode_text(value: str, name: str) -> str:
-    """A header value: plain ASCII as is, anything else as RFC 2047 UTF-8 words, folded."""
+    """A header value: plain ASCII as is, anything else as RFC 2047 UTF-8 words, folded.
+
+    Line breaks and other control characters never survive: whatever a value holds, it stays
+    one header.
+    """
+    value = one_line(value)
     if value.isascii() and len(value) + len(name) < 76:
         return value
     return email.header.Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
+def one_line(value: str) -> str:
+    """``value`` without control characters, its whitespace runs made single spaces."""
+    return " ".join(
+        "".join(" " if ch.isspace() or not ch.isprintable() else ch for ch in value).split()
+    )
+
+
 def _address(address: Address) -> str:
-    return email.utils.formataddr((address.name, address.email), charset="utf-8")
+    """One address for a header: the name RFC 2047-encoded or quoted, the addr-spec checked.
+
+    ``email.utils.formataddr`` neither refuses CR/LF in a name nor takes an internationalised
+    address (RFC 6531), so the address is normalized here (``AddressError`` if unfit) and
+    written as its A-label form when it has one, else as UTF-8 (the sender then needs SMTPUTF8).
+    """
+    canonical = addresses.normalize(address.email)
+    spec = addresses.ascii_form(canonical) or canonical
+    name = addresses.clean_name(address.name)
+    if not name:
+        return spec
+    if not name.isascii():
+        encoded = email.header.Header(name, "utf-8").encode(linesep="\r\n")
+        return f"{encoded} <{spec}>"
+    if _ATOM_PHRASE.fullmatch(name):
+        return f"{name} <{spec}>"
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{spec}>'
 
 
 def _addresses(name: str, addresses: tuple[Address, ...]) -> str:
     return f"{name}: " + ",\r\n ".join(_address(a) for a in addresses)
+
+
+def _ids(values: list[str]) -> list[str]:
+    """Message-IDs fit for our headers: ASCII ``<...>`` without spaces or controls.
+
+    An 8-bit id (RFC 6532) stays on record and still threads inbound mail; it is left out of
+    what we write, where it would force SMTPUTF8 on a mail that otherwise needs none.
+    """
+    return [
+        v
+        for v in values
+        if v.isascii() and v.isprintable() and " " not in v and _MSGID.fullmatch(v)
+    ]
 
 
 def _part(subtype: str, body: str) -> bytes:
@@ -87,11 +136,12 @@ def build(mail: OutgoingMail, message_id: str, date: dt.datetime) -> bytes:
         f"Date: {email.utils.format_datetime(date.astimezone(dt.UTC))}",
         f"Message-ID: {message_id}",
     ]
-    if mail.in_reply_to:
-        head.append(f"In-Reply-To: {mail.in_reply_to}")
-    references = [r for r in mail.references if r]
-    if mail.in_reply_to and mail.in_reply_to not in references:
-        references.append(mail.in_reply_to)
+    in_reply_to = _ids([mail.in_reply_to])
+    if in_reply_to:
+        head.append(f"In-Reply-To: {in_reply_to[0]}")
+    references = _ids([r for r in mail.references if r])
+    if in_reply_to and in_reply_to[0] not in references:
+        references.append(in_reply_to[0])
     if references:
         # Keep the thread root and the most recent ids: some servers refuse very long headers.
         trimmed = references if len(references) <= 20 else references[:1] + references[-19:]
@@ -104,9 +154,13 @@ def build(mail: OutgoingMail, message_id: str, date: dt.datetime) -> bytes:
     if mail.ticket_number:
         head.append(f"{TICKET_HEADER}: {mail.ticket_number}")
     for name, value in mail.extra_headers:
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"not a header name: {name!r}")
         head.append(f"{name}: {_encode_text(value, name)}")
     head.append("MIME-Version: 1.0")
-    header_bytes = "\r\n".join(head).encode("ascii") + b"\r\n"
+    # UTF-8 only where an internationalised address demands it (RFC 6532); then the mail
+    # is not ASCII and the transport asks the server for SMTPUTF8.
+    header_bytes = "\r\n".join(head).encode("utf-8") + b"\r\n"
     body = _body(mail)
     if not mail.attachments:
         return header_bytes + body
@@ -140,8 +194,18 @@ def _body(mail: OutgoingMail) -> bytes:
 
 
 def _file(name: str, content_type: str, data: bytes) -> bytes:
-    """An attachment part; a non-ASCII name RFC 2231-encoded so any client shows it right."""
-    param = f'="{name}"' if name.isascii() else "*=" + email.utils.encode_rfc2231(name, "utf-8")
+    """An attachment part whose name every client reads as the ticket stores it.
+
+    A plain name goes in a quoted string; one with a quote, a backslash, a control character or
+    anything not ASCII is RFC 2231-encoded (percent escapes), so no character of the name can
+    end the parameter and start another.
+    """
+    if _PLAIN_NAME.fullmatch(name):
+        param = f'="{name}"'
+    else:
+        param = "*=" + email.utils.encode_rfc2231(name, "utf-8")
+    if not _MIME_TYPE.fullmatch(content_type):
+        content_type = "application/octet-stream"
     encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
     return (
         f"Content-Type: {content_type}; name{param}\r\n"

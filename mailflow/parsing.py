@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import mailparser
 
-from mailflow import attachments, charsets
+from mailflow import attachments, auth_results, charsets
 from mailflow import headers as hdr
+from mailflow.addresses import Address
 from mailflow.attachments import ParsedAttachment
 from mailflow.errors import MailflowError
 from mailflow.htmltext import html_to_text
@@ -43,21 +44,8 @@ KEPT_HEADERS = (
     "x-mailflow-ticket",
     "x-mailflow-loop",
     "return-path",
-    "authentication-results",
     "content-type",
 )
-
-
-@dataclass(frozen=True)
-class Address:
-    name: str
-    email: str
-
-    def __str__(self) -> str:
-        if not self.name:
-            return self.email
-        name = self.name.replace("\\", "").replace('"', "")
-        return f'"{name}" <{self.email}>'
 
 
 @dataclass(frozen=True)
@@ -84,8 +72,12 @@ class InboundMail:
     related_tickets: tuple[str, ...] = ()
     # Recipients a delivery status notification reports as failed for good.
     bounced: tuple[str, ...] = ()
-    # Every Authentication-Results header, as the receiving servers wrote them.
-    auth_results: tuple[str, ...] = ()
+    # The topmost run of Authentication-Results headers (``auth_results.top_block``): only
+    # those can have been written by our own border (RFC 8601 section 5).
+    auth_results: tuple[tuple[str, ...], ...] = ()
+    # The header the sender address came from: "from", or "sender"/"reply-to" when From held
+    # no usable address. Authority (staff commands, service-desk intake) needs "from".
+    sender_header: str = "from"
 
     @property
     def dedupe_key(self) -> str:
@@ -150,31 +142,32 @@ def parse(raw: bytes, sha256: str = "") -> InboundMail:
 
     # The first usable From (some spam carries a broken one before the real one); then Sender;
     # then Reply-To, the address a reply would go to anyway.
-    sender = next(
+    refused: list[str] = []
+    sender, sender_header = next(
         (
-            a
+            (a, key)
             for key in ("from", "sender", "reply-to")
             for name, value in head
             if name == key
-            for a in [_first_address(value)]
+            for a in [_first_address(value, refused)]
             if a is not None
         ),
-        None,
+        (None, "from"),
     )
     related_ids, related_tickets = _related(message)
     message_id = (hdr.message_ids(hdr.first(head, "message-id")) or [""])[0]
     kept = {
         name: _clean(hdr.decode_value(value)).lower()
-        if name != "authentication-results"
-        else _clean(hdr.decode_value(value))
         for name in KEPT_HEADERS
         if (value := hdr.first(head, name)) is not None
     }
+    to, cc, reply_to = (_addresses(head, key, refused) for key in ("to", "cc", "reply-to"))
+    defects += [f"address refused: {reason}" for reason in dict.fromkeys(refused)]
     return InboundMail(
         sender=sender,
-        to=_addresses(head, "to"),
-        cc=_addresses(head, "cc"),
-        reply_to=_addresses(head, "reply-to"),
+        to=to,
+        cc=cc,
+        reply_to=reply_to,
         subject=_clean(hdr.decode_value(hdr.first(head, "subject") or b"")),
         message_id=message_id,
         in_reply_to=tuple(hdr.message_ids(hdr.first(head, "in-reply-to"))),
@@ -192,11 +185,13 @@ def parse(raw: bytes, sha256: str = "") -> InboundMail:
         related_ids=tuple(dict.fromkeys(related_ids)),
         related_tickets=tuple(dict.fromkeys(related_tickets)),
         bounced=_bounced(message, kept, sender),
+        # Never decoded as encoded words: a sender-chosen envelope address that our border
+        # copies into its verdict must stay one opaque value.
         auth_results=tuple(
-            _clean(hdr.decode_value(value))
-            for name, value in head
-            if name == "authentication-results"
+            tuple(_clean(value.decode("utf-8", "replace")) for value in block)
+            for block in auth_results.top_blocks(head)
         ),
+        sender_header=sender_header,
     )
 
 
@@ -288,17 +283,17 @@ def _best_alternative(parts: list[email.message.Message]) -> list[email.message.
     return list(chosen.values())
 
 
-def _addresses(head: list[tuple[str, bytes]], name: str) -> tuple[Address, ...]:
+def _addresses(head: list[tuple[str, bytes]], name: str, refused: list[str]) -> tuple[Address, ...]:
     found: list[Address] = []
     for key, value in head:
         if key == name:
-            found.extend(Address(_clean(n), a) for n, a in hdr.addresses(value))
+            found.extend(Address(n, a) for n, a in hdr.addresses(value, refused))
     return tuple(found)
 
 
-def _first_address(value: bytes | None) -> Address | None:
-    pairs = hdr.addresses(value)
-    return Address(_clean(pairs[0][0]), pairs[0][1]) if pairs else None
+def _first_address(value: bytes | None, refused: list[str]) -> Address | None:
+    pairs = hdr.addresses(value, refused)
+    return Address(pairs[0][0], pairs[0][1]) if pairs else None
 
 
 def _date(value: bytes | None) -> dt.datetime | None:

@@ -48,7 +48,9 @@ def route(mail: InboundMail, prefix: str, support_address: str, lookups: Lookups
     if verdict.kind == "own":
         return Decision("own", reason=verdict.reason, verdict=verdict)
     if mail.sender is None:
-        return Decision("quarantine", reason="no sender address in From")
+        refused = [d.removeprefix("address refused: ") for d in mail.defects if "refused:" in d]
+        why = f": {'; '.join(refused)}" if refused else ""
+        return Decision("quarantine", reason=f"no sender address in From{why}")
     number, how = _find_ticket(mail, prefix, verdict, lookups)
     if verdict.kind in ("bounce", "auto_reply"):
         # Recorded on its ticket when we can tell which; never a ticket of its own.

@@ -4,18 +4,19 @@ which they work a ticket, commands included."""
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 from typing import Any
 
 import peewee as pw
 
+from mailflow import headers
+from mailflow.addresses import Address
 from mailflow.assign import on_duty, pick_engineer
 from mailflow.attachments import ParsedAttachment
 from mailflow.commands import PRIORITY_VALUES, STATUS_VALUES, YES, Command, split_commands
 from mailflow.config import Config, Group, Person
 from mailflow.mailing import notify_staff, send_template
 from mailflow.models import Message, Ticket, add_event, aware, utc
-from mailflow.parsing import Address, InboundMail
+from mailflow.parsing import InboundMail
 from mailflow.quoting import visible_text
 from mailflow.services import Services
 from mailflow.states import can_move, refusal
@@ -69,15 +70,14 @@ def refuse_unverified(
     ticket: Ticket,
     mail: InboundMail,
     person: Person,
-    authserv_id: str,
+    why: str,
     now: dt.datetime,
     services: Services,
 ) -> None:
-    """A staff address without DKIM/SPF pass: keep the mail, apply nothing, say why."""
+    """A staff address without an aligned pass: keep the mail, apply nothing, say why."""
     reason = (
-        f"your mail was not verified by {authserv_id} (no DKIM or SPF pass for your "
-        "domain): it was filed on the ticket, but no command was applied and nothing "
-        "was sent to the requester"
+        f"your mail was {why}: it was filed on the ticket, but no command was applied and "
+        "nothing was sent to the requester"
     )
     add_event(ticket, now, person.email, "commands_not_trusted", reason=reason)
     _explain(ticket, mail, person, [reason], now, services)
@@ -158,6 +158,17 @@ def act(
     return []
 
 
+def cc_addresses(value: str) -> tuple[list[str], str]:
+    """The addresses of a ``Cc:`` command, or why it cannot apply (every one must be fit)."""
+    refused: list[str] = []
+    found = [a for _, a in headers.address_list(value, refused) if "@" in a]
+    if refused:
+        return [], f"Cc: {'; '.join(refused)}"
+    if not found:
+        return [], f"no address in Cc: {value!r}"
+    return found, ""
+
+
 def plan(  # noqa: PLR0912 - one branch per command reads as the command table
     commands: list[Command], ticket: Ticket, config: Config
 ) -> tuple[list[tuple[str, Any]], list[str]]:
@@ -221,11 +232,11 @@ def plan(  # noqa: PLR0912 - one branch per command reads as the command table
             if value.lower() in YES:
                 changes.append((key, True))
         elif key == "cc":
-            addresses = [a for _, a in email.utils.getaddresses([value]) if "@" in a]
-            if not addresses:
-                errors.append(f"no address in Cc: {value!r}")
+            found, error = cc_addresses(value)
+            if error:
+                errors.append(error)
             else:
-                changes.append((key, [a.lower() for a in addresses]))
+                changes.append((key, found))
     return changes, errors
 
 

@@ -114,8 +114,9 @@ class SmtpTransport:
 
     def send(self, raw: bytes, mail_from: str, recipients: list[str]) -> list[str]:
         conn = self.connect()
+        options = self._mail_options(conn, raw, mail_from, recipients)
         try:
-            refused = conn.sendmail(mail_from, recipients, raw)
+            refused = conn.sendmail(mail_from, recipients, raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             text = "; ".join(
@@ -133,12 +134,37 @@ class SmtpTransport:
             raise TransientDeliveryError(
                 f"deferred: {exc.smtp_code} {_text(exc.smtp_error)}"
             ) from exc
+        except (ValueError, UnicodeError, smtplib.SMTPNotSupportedError) as exc:
+            # smtplib refused the values themselves (a line break in an address, a character
+            # the dialogue cannot carry): no retry can help. The dialogue may stand mid-way
+            # through a transaction, so the connection goes too.
+            self.close()
+            raise PermanentDeliveryError(f"cannot be sent: {type(exc).__name__}: {exc}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             raise ServerUnreachable(f"SMTP {self.host}: {_reply(exc)}") from exc
         # Some recipients took it: the refused ones are reported, not retried (that would send
         # the others a duplicate).
         return [f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items()]
+
+    def _mail_options(
+        self, conn: smtplib.SMTP, raw: bytes, mail_from: str, recipients: list[str]
+    ) -> list[str]:
+        """SMTPUTF8 (RFC 6531) when an address or a header is not ASCII; refused for good when
+        the server does not offer it, since no retry will make it."""
+        if raw.isascii() and mail_from.isascii() and all(r.isascii() for r in recipients):
+            return []
+        if not conn.has_extn("smtputf8"):
+            wide = [a for a in (mail_from, *recipients) if not a.isascii()]
+            raise PermanentDeliveryError(
+                f"SMTP {self.host} does not offer SMTPUTF8, which "
+                + (
+                    f"the internationalised address {', '.join(wide)} needs"
+                    if wide
+                    else "this mail's UTF-8 headers need"
+                )
+            )
+        return ["SMTPUTF8", "BODY=8BITMIME"] if conn.has_extn("8bitmime") else ["SMTPUTF8"]
 
     def check(self) -> str:
         self.connect()

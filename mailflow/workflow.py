@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import peewee as pw
 
 from mailflow import headers, ids, outbox
+from mailflow.addresses import Address, clean_name
 from mailflow.assign import mask_phone, pick_engineer, route_group
 from mailflow.attachments import Limits, ParsedAttachment
 from mailflow.commands import split_intake
@@ -40,7 +41,7 @@ from mailflow.models import (
     value_exists,
 )
 from mailflow.notify import pick_language
-from mailflow.parsing import Address, InboundMail
+from mailflow.parsing import InboundMail
 from mailflow.preparing import Prepared, prepare_all
 from mailflow.quoting import visible_text
 from mailflow.routing import Decision, Lookups, route
@@ -190,14 +191,13 @@ def _create(
     requester = mail.reply_address or mail.sender
     intake: dict[str, str] = {}
     problem = mail.text
+    desk_refused = ""
     registrar = config.person(mail.sender.email)
     if registrar is not None and registrar.role == "service_desk":
-        intake, problem = split_intake(mail.text)
-        caller = headers.addresses(intake.get("requester", "").encode("utf-8"))
-        if caller:
-            requester = Address(caller[0][0], caller[0][1])
-        elif intake.get("requester"):
-            requester = Address(intake["requester"], requester.email)
+        desk_refused = _untrusted(mail, config.authserv_id)
+        if not desk_refused:
+            intake, problem = split_intake(mail.text)
+            requester = _caller(intake.get("requester", ""), requester)
     group, group_why = route_group(config.groups, graded.category, priority)
     engineer, engineer_why = (
         pick_engineer(
@@ -243,6 +243,8 @@ def _create(
             department=ticket.department,
             phone=mask_phone(ticket.phone),
         )
+    if desk_refused:
+        add_event(ticket, now, mail.sender.email, "intake_not_trusted", reason=desk_refused)
     note_refused(ticket, item.refused, now)
     add_event(
         ticket,
@@ -277,6 +279,34 @@ def _create(
     return Outcome("created", number, mail.sender.email, decision.reason)
 
 
+def _untrusted(mail: InboundMail, authserv_id: str) -> str:
+    """Why a mail from a staff or desk address carries no authority; empty when it does.
+
+    Without ``authserv_id`` every mail from a configured address is believed (the README's
+    threat model says what that leaves open).
+    """
+    if not authserv_id or authenticated(mail, authserv_id):
+        return ""
+    return (
+        f"not verified by {authserv_id} (no aligned DKIM, SPF or DMARC pass for the From "
+        "domain in our border's Authentication-Results)"
+    )
+
+
+def _caller(line: str, desk: Address) -> Address:
+    """The requester a service desk names in a ``Requester:`` line.
+
+    Its address passes the same check as any From (``headers.addresses``); a line with no
+    usable address is a name only, and replies go to the desk.
+    """
+    if not line:
+        return desk
+    found = headers.address_list(line)
+    if found:
+        return Address(found[0][0], found[0][1])
+    return Address(clean_name(line), desk.email)
+
+
 def _follow_up(
     item: Prepared, mail: InboundMail, decision: Decision, now: dt.datetime, services: Services
 ) -> Outcome:
@@ -298,9 +328,9 @@ def _follow_up(
     add_event(ticket, now, mail.sender.email, "followup", message=stored, reason=decision.reason)
     person = services.config.person(mail.sender.email)
     if person is not None and person.role in ("engineer", "supervisor"):
-        authserv = services.config.authserv_id
-        if authserv and not authenticated(mail, authserv):
-            refuse_unverified(ticket, mail, person, authserv, now, services)
+        why_not = _untrusted(mail, services.config.authserv_id)
+        if why_not:
+            refuse_unverified(ticket, mail, person, why_not, now, services)
         else:
             staff_reply(ticket, mail, person, stored, now, services)
     else:

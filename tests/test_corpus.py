@@ -29,7 +29,11 @@ DIFFERENCES = {
     "shows mojibake (ÎäŔźłÉ)",
     ("mail076", "from"): "a broken From header (quote inside the address); neither value is "
     "an address, mailflow's at least keeps the domain apart",
-    ("mail087", "from"): "an address with a space in it; mailflow lower-cases addresses",
+    ("mail087", "from"): "an address with a space in it: no address to mailflow, which "
+    "refuses what it could never answer (the mail is quarantined, not lost)",
+    ("mail071", "from"): "an address with spaces in its local part: refused, as mail087",
+    ("mail044", "from"): "a trailing dot after the domain (yahoo.com.): mailflow drops it, "
+    "since SMTP takes no address with one",
     ("mail092", "from"): "'MAILER-DAEMON (Mail Delivery System)': mailflow keeps the comment "
     "as part of the display name",
     ("mail018", "subject"): "UTF-7 encoded word: mailflow decodes it (Übermittlungsstatus), "
