@@ -34,6 +34,7 @@ from mailflow.errors import MailflowError
 # Bidi embeddings, overrides and isolates, and the marks: they reorder what a reader sees.
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _BREAKS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029")
+_BREAK_RUN = re.compile("[" + "".join(sorted(_BREAKS)) + "]+")
 _SPECIALS = frozenset('()<>[]:;@\\,"')
 _LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _MAX_NAME = 200
@@ -87,11 +88,9 @@ def clean_name(name: str) -> str:
     (the ideographic space of a Chinese name) stay as written.
     """
     text = "".join(
-        " " if ch in _BREAKS else ch
-        for ch in name
-        if ch in _BREAKS or not _unprintable(ch) or ch in "\u200c\u200d"
+        ch for ch in name if ch in _BREAKS or not _unprintable(ch) or ch in "\u200c\u200d"
     )
-    return text.strip()[:_MAX_NAME]
+    return _BREAK_RUN.sub(" ", text).strip()[:_MAX_NAME]
 
 
 def ascii_form(addr: str) -> str | None:

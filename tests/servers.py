@@ -296,8 +296,9 @@ class _Handler:
 class SmtpServer:
     """aiosmtpd on loopback, recording every accepted message."""
 
-    def __init__(self, username: str = "", password: str = "") -> None:
+    def __init__(self, username: str = "", password: str = "", smtputf8: bool = False) -> None:
         self.port = free_port()
+        self.smtputf8 = smtputf8
         self.username = username
         self.password = password
         self.messages: list[Received] = []
@@ -322,7 +323,13 @@ class SmtpServer:
                 "auth_require_tls": False,
                 "auth_required": True,
             }
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller = Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            enable_SMTPUTF8=self.smtputf8,
+            **kwargs,
+        )
         self.controller.start()
 
     def stop(self) -> None:

@@ -138,3 +138,49 @@ def test_built_wheel_carries_templates_and_finds_them(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(site)},
     )
     assert out.stdout.strip() == str(site / "mailflow" / "templates")
+
+
+HOSTILE = '"><img src=x onerror=alert(1)><a href="javascript:alert(2)">x</a><x-evil onclick=1>'
+# Values templates compare or look up: they are checked on the way in, never free text.
+STRUCTURAL = {"number", "priority", "status", "channel", "reason_code", "lang"}
+
+
+def _hostile(value: object, key: str = "") -> object:
+    if key in STRUCTURAL:
+        return value
+    if isinstance(value, str):
+        return HOSTILE
+    if isinstance(value, dict):
+        return {k: _hostile(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hostile(v) for v in value] or [HOSTILE]
+    return value
+
+
+def test_every_template_escapes_hostile_values_in_every_field() -> None:
+    """Every kind, both languages: each string a template can show (ticket fields, names,
+    reply, comment, errors, files, refused files) holds markup; no HTML part may carry it."""
+    from zoneinfo import ZoneInfo
+
+    from mailflow.config import from_dict
+    from mailflow.mailing import base_context
+    from mailflow.notify import KINDS, PRIORITY_LABELS
+    from tests.hostile import markup_in
+
+    config = from_dict({}, Path("/nonexistent"))
+    context = base_context(config, sample_ticket("TS20231025001", NOW))
+    context = {
+        k: (_hostile(v, k) if k not in ("links", "ratings") else v) for k, v in context.items()
+    }
+    context["refused"] = [{"filename": HOSTILE, "size_mb": 1.0, "reason": "too_large"}]
+    context["ticket"]["category"] = HOSTILE  # type: ignore[index]
+    context["ticket"]["handler_name"] = HOSTILE  # type: ignore[index]
+    renderer = Renderer(None, ZoneInfo("Asia/Shanghai"))
+    checked = 0
+    for language in PRIORITY_LABELS:
+        for kind in KINDS:
+            rendered = renderer.render(kind, language, context)
+            assert not markup_in(rendered.html), (language, kind, markup_in(rendered.html))
+            assert "\n" not in rendered.subject
+            checked += 1
+    assert checked == 2 * len(KINDS)
