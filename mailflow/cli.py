@@ -7,6 +7,7 @@ an exit code; a traceback is never the user interface (``-v`` adds one for debug
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import functools
 import json
 import logging
@@ -64,6 +65,25 @@ def _common(defaults: bool) -> argparse.ArgumentParser:
     return common
 
 
+_NOW_HELP = (
+    "act as if it were this moment (ISO 8601 with offset, e.g. 2026-12-01T10:00:00+08:00): "
+    "for tests, replaying a backlog, and moving the clock of deadlines"
+)
+
+
+def _moment(text: str) -> dt.datetime:
+    """``--now``: an ISO 8601 moment with its UTC offset (a time without one is ambiguous)."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no UTC offset; write e.g. {text}+08:00 or {text}Z"
+        )
+    return moment.astimezone(dt.UTC)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = _common(defaults=False)
     parser = argparse.ArgumentParser(
@@ -78,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--once", action="store_true", help="handle what is waiting, flush the outbox, exit"
     )
+    run.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
     sub.add_parser("init-db", parents=[common], help="create or upgrade the database schema")
     ingest = sub.add_parser(
         "ingest", parents=[common], help="store one RFC 822 mail read from stdin (MTA pipe)"
@@ -85,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--no-send", action="store_true", help="only queue the acknowledgement; `run` sends it"
     )
+    ingest.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
     tickets = sub.add_parser("tickets", parents=[common], help="list tickets")
     tickets.add_argument("--status", help="only tickets with this status")
     tickets.add_argument("--json", action="store_true", help="JSON output")
@@ -174,13 +196,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
 
+    if args.now is not None and not args.once:
+        print("mailflow: run: --now needs --once (a daemon keeps real time)", file=sys.stderr)
+        return EX_USAGE
     config = load_config(args.config)
     services = open_services(config)
     worker = Worker(
         services,
         build_mailbox(config, os.environ),
         build_transport(config, os.environ),
-        startup_check=functools.partial(check_templates, config, system_clock()),
+        startup_check=functools.partial(check_templates, config, args.now or system_clock()),
     )
     try:
         if not args.once:
@@ -188,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             why = worker.run()
             log.info("mailflow stopped: %s", why)
             return EX_OK
-        report = worker.run_once()
+        report = worker.run_once(args.now)
     finally:
         worker.close()
     created = sum(1 for o in report.handled if o.action == "created")
@@ -221,7 +246,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return EX_DATAERR
     config = load_config(args.config)
     services = open_services(config)
-    now = system_clock()
+    now = args.now or system_clock()
     # Unexpected failures inside are quarantined by the workflow itself; what escapes is
     # database or storage trouble, which main() turns into EX_TEMPFAIL so the MTA retries.
     outcome = handle(RawMail(data, None, now, "stdin"), now, services)

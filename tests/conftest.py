@@ -135,6 +135,12 @@ def mailflow_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# The moment every `run --once` and `ingest` of the tests runs at (``--now``), unless a test
+# moves it: ticket numbers, dates and deadlines then follow from the test, never from the
+# machine's clock (which could cross midnight in the support time zone mid-test).
+NOW = "2026-12-01T10:00:00+08:00"
+
+
 def run_mailflow(
     config: Path | None,
     *args: str,
@@ -142,8 +148,12 @@ def run_mailflow(
     timeout: float = 120,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    now: str | None = NOW,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a child process."""
+    """Run the real command line in a child process; a pass or an ingest at ``now``."""
+    timed = args[:1] == ("ingest",) or (args[:1] == ("run",) and "--once" in args)
+    if now is not None and timed and "--now" not in args:
+        args = (*args, "--now", now)
     cmd = [sys.executable, "-m", "mailflow"]
     if config is not None:
         cmd += ["-c", str(config)]

@@ -15,9 +15,9 @@ from mailflow.config import Duty, Group, Person, from_dict
 from mailflow.errors import ConfigError
 from mailflow.parsing import parse
 from tests.conftest import ImapAccount
+from tests.helpers import PEOPLE, run_once, show, tickets, today_prefix
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_e2e_imap import run_once, show, tickets, today_prefix
 
 OPS = Group("系统运维组", "li.na@example.com", ("业务系统", "网络"), (), False)
 HW = Group("硬件支持组", "li.na@example.com", ("外设", "终端设备"), (), False)
@@ -78,41 +78,6 @@ def test_duty_roster() -> None:
 )
 def test_mask_name(name: str, masked: str) -> None:
     assert mask_name(name) == masked
-
-
-PEOPLE = """
-[[people]]
-name = "王伟"
-email = "wang.wei@example.com"
-role = "engineer"
-groups = ["系统运维组"]
-[[people]]
-name = "Tom Lee"
-email = "tom.lee@example.com"
-role = "engineer"
-groups = ["系统运维组"]
-away = true
-[[people]]
-name = "周杰"
-email = "zhou.jie@example.com"
-role = "engineer"
-groups = ["硬件支持组"]
-[[people]]
-name = "李娜"
-email = "li.na@example.com"
-role = "supervisor"
-[[groups]]
-name = "系统运维组"
-supervisor = "li.na@example.com"
-categories = ["业务系统", "网络"]
-[[groups]]
-name = "硬件支持组"
-supervisor = "li.na@example.com"
-categories = ["外设", "终端设备"]
-default = true
-[[duty]]
-supervisor = "li.na@example.com"
-"""
 
 
 def test_people_and_groups_are_validated(tmp_path: Path) -> None:

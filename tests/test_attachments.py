@@ -11,9 +11,9 @@ from pathlib import Path
 from mailflow.attachments import Limits, ParsedAttachment, within_limits
 from mailflow.parsing import parse
 from tests.conftest import ImapAccount
+from tests.helpers import run_once, show, today_prefix
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_e2e_imap import run_once, show, today_prefix
 
 HEAD = b"From: a@example.cn\r\nTo: s@example.com\r\nSubject: files\r\nMIME-Version: 1.0\r\n"
 

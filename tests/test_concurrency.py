@@ -23,10 +23,10 @@ from mailflow.preparing import Preparer, prepare_all
 from mailflow.sources import RawMail
 from mailflow.workflow import attachment_limits, handle
 from tests.conftest import ImapAccount, write_config
+from tests.helpers import run_once, tickets
 from tests.mails import build
 from tests.servers import SmtpServer
 from tests.test_daemon import start_daemon, wait_until
-from tests.test_e2e_imap import run_once, tickets
 from tests.test_maildir import deliver
 
 T0 = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)

@@ -5,38 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import json
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import imapclient
 
 from mailflow.parsing import parse
 from tests.conftest import ImapAccount, run_mailflow, write_config
+from tests.helpers import run_once, show, tickets, today_prefix
 from tests.mails import build, fixture
 from tests.servers import SmtpServer
-
-
-def today_prefix() -> str:
-    return "TS" + dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
-
-
-def tickets(config: Path) -> list[dict[str, object]]:
-    result = run_mailflow(config, "tickets", "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def show(config: Path, number: str) -> dict[str, object]:
-    result = run_mailflow(config, "ticket", "show", number, "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def run_once(config: Path) -> str:
-    result = run_mailflow(config, "run", "--once")
-    assert result.returncode == 0, result.stderr
-    return result.stderr
 
 
 def test_mail_becomes_ticket_ack_then_followup(

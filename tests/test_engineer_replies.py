@@ -9,10 +9,9 @@ from mailflow.commands import split_commands
 from mailflow.parsing import parse
 from mailflow.states import can_move
 from tests.conftest import ImapAccount
+from tests.helpers import PEOPLE, run_once, show, today_prefix
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_assign import PEOPLE
-from tests.test_e2e_imap import run_once, show, today_prefix
 
 ENGINEER = "王伟 <wang.wei@example.com>"
 REQUESTER = "wang.fang@example.cn"

@@ -26,10 +26,9 @@ from mailflow.models import Outbox
 from mailflow.services import Services
 from mailflow.sources import RawMail
 from mailflow.workflow import handle
+from tests.helpers import DESK, PEOPLE
 from tests.hostile import check_sent, raw_mail
 from tests.servers import Received
-from tests.test_assign import PEOPLE
-from tests.test_process_more import DESK
 
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 # Each holds a line break, a NUL or a bidi/format character: what must never survive decoding.

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ImapAccount, run_mailflow
+from tests.helpers import DESK, PEOPLE, show, tickets, today_prefix
 from tests.hostile import (
     EVIL,
     WAYS,
@@ -30,9 +31,6 @@ from tests.hostile import (
     raw_mail,
 )
 from tests.servers import SmtpServer
-from tests.test_assign import PEOPLE
-from tests.test_e2e_imap import show, tickets, today_prefix
-from tests.test_process_more import DESK
 
 AUTHSERV = '[security]\nauthserv_id = "mx.example.test"\n'
 BORDER = "mx.example.test"

@@ -14,9 +14,9 @@ from mailflow.errors import ConfigError
 from mailflow.loops import classify
 from mailflow.parsing import parse
 from tests.conftest import ImapAccount, run_mailflow
+from tests.helpers import run_once, show, tickets, today_prefix
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_e2e_imap import run_once, show, tickets, today_prefix
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "zammad-mail"
 SUPPORT = "support@example.com"

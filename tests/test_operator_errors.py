@@ -8,9 +8,9 @@ from pathlib import Path
 import imapclient
 
 from tests.conftest import ImapAccount, run_mailflow
+from tests.helpers import run_once, tickets
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_e2e_imap import run_once, tickets
 from tests.test_outbox import make_worker, new_ticket
 
 

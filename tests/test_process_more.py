@@ -8,17 +8,9 @@ from pathlib import Path
 from mailflow.assign import mask_phone
 from mailflow.parsing import parse
 from tests.conftest import ImapAccount, run_mailflow
+from tests.helpers import DESK, PEOPLE, run_once, show, today_prefix
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_assign import PEOPLE
-from tests.test_e2e_imap import run_once, show, today_prefix
-
-DESK = """
-[[people]]
-name = "前台小刘"
-email = "desk.liu@example.com"
-role = "service_desk"
-"""
 
 
 def test_mask_phone() -> None:

@@ -11,9 +11,9 @@ from mailflow import config as config_mod
 from mailflow.daemon import open_services
 from mailflow.models import Quarantine, utc
 from tests.conftest import ImapAccount, run_mailflow, write_config
+from tests.helpers import run_once, tickets
 from tests.mails import build, fixture
 from tests.servers import SmtpServer
-from tests.test_e2e_imap import run_once, tickets
 from tests.test_maildir import deliver
 
 NO_SENDER = b"To: support@example.com\r\nSubject: who am I\r\n\r\nno From header at all\r\n"

@@ -8,9 +8,9 @@ import pytest
 
 from mailflow.quoting import visible_text
 from tests.conftest import ImapAccount
+from tests.helpers import run_once, show, today_prefix
 from tests.mails import build, fixture
 from tests.servers import SmtpServer
-from tests.test_e2e_imap import run_once, show, today_prefix
 
 QUOTED = "您好，我们已收到您的请求。\n工单编号：TS20231025001"
 Q = QUOTED.replace("\n", "\n> ")  # as a client quotes it

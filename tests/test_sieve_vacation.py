@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import mailflow_env, run_mailflow, write_config
+from tests.helpers import show, tickets
 from tests.mails import build
 from tests.servers import Dovecot, SmtpServer
-from tests.test_e2e_imap import show, tickets
 
 LDA = "/usr/lib/dovecot/dovecot-lda"
 SIEVE_PLUGIN = "/usr/lib/dovecot/modules/lib90_sieve_plugin.so"

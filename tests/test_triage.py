@@ -11,9 +11,9 @@ from mailflow.errors import ConfigError
 from mailflow.parsing import parse
 from mailflow.triage import DEFAULT_RULES, Rule, grade
 from tests.conftest import ImapAccount
+from tests.helpers import run_once, show, today_prefix
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_e2e_imap import run_once, show, today_prefix
 
 
 def mail(
