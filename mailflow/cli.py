@@ -16,22 +16,25 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mailflow import __version__, quarantine
+from mailflow import __version__
 from mailflow import config as config_mod
-from mailflow.commands import Command
 from mailflow.config import Config
 from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
+from mailflow.delivery.mailing import check_templates
+from mailflow.delivery.transports import MaildirTransport, SmtpTransport
 from mailflow.demo import run_demo
-from mailflow.errors import ConfigError, MailflowError, WorkflowError
-from mailflow.mailing import check_templates
-from mailflow.models import Ticket, init_schema, open_database, redact, transaction
+from mailflow.errors import ConfigError, InputError, MailflowError, WorkflowError
+from mailflow.pipeline import quarantine
+from mailflow.pipeline.handling import handle
+from mailflow.process.commands import Command
+from mailflow.process.engineers import act
 from mailflow.sources import RawMail
 from mailflow.sources.imap import ImapSource
-from mailflow.staff import act
-from mailflow.storage import BlobStore
-from mailflow.transports import MaildirTransport, SmtpTransport
+from mailflow.store.blobs import BlobStore
+from mailflow.store.database import open_database, redact, transaction
+from mailflow.store.models import Ticket
+from mailflow.store.schema import init_schema
 from mailflow.views import ticket_detail, ticket_summary, ticket_text
-from mailflow.workflow import handle
 
 log = logging.getLogger("mailflow")
 
@@ -182,16 +185,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = COMMANDS[args.command]
     try:
         return handler(args)
-    except ConfigError as exc:
-        print(f"mailflow: {exc}", file=sys.stderr)
-        return EX_TEMPFAIL if args.command == "ingest" else EX_CONFIG
     except MailflowError as exc:
         if args.verbose:
             log.exception("failed")
         print(f"mailflow: {exc}", file=sys.stderr)
-        return EX_TEMPFAIL if args.command == "ingest" else EX_FAILURE
+        return exit_code(exc, args.command)
     except KeyboardInterrupt:
         return 130
+
+
+def exit_code(exc: MailflowError, command: str) -> int:
+    """The exit code of an error's branch of the tree in ``errors`` (drawn there)."""
+    if isinstance(exc, InputError):
+        return EX_DATAERR
+    if command == "ingest":
+        return EX_TEMPFAIL  # the MTA keeps the mail and retries; nothing is bounced
+    if isinstance(exc, ConfigError):
+        return EX_CONFIG
+    return EX_FAILURE
 
 
 def cmd_run(args: argparse.Namespace) -> int:

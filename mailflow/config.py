@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailflow import addresses
-from mailflow.errors import ConfigError
+from mailflow.errors import AddressError, ConfigError
+from mailflow.mail import addresses
 
 PRIORITIES = ("urgent", "high", "medium", "low")
 LANGUAGES = ("zh_CN", "en")
@@ -286,7 +286,7 @@ def _address(section: _Section, key: str, default: str) -> str:
     value = section.text(key, default)
     try:
         return addresses.normalize(value)
-    except addresses.AddressError as exc:
+    except AddressError as exc:
         raise ConfigError(section.key(key), f"must be an e-mail address: {exc}") from None
 
 

@@ -23,23 +23,25 @@ from typing import Any
 
 import peewee as pw
 
-from mailflow import outbox
 from mailflow.config import Config
-from mailflow.errors import MailboxAuthError, MailboxError, StorageError
-from mailflow.journal import SentJournal
-from mailflow.lifecycle import close_silent
-from mailflow.models import Receipt, init_schema, open_database, sqlite_file, transaction
-from mailflow.notify import Renderer
-from mailflow.outbox import RetryPolicy
-from mailflow.preparing import Batch, Preparer, auto_workers
-from mailflow.sender import SenderGone, SenderProcess
+from mailflow.delivery import outbox
+from mailflow.delivery.journal import SentJournal
+from mailflow.delivery.outbox import RetryPolicy
+from mailflow.delivery.rendering import Renderer
+from mailflow.delivery.sender import SenderProcess
+from mailflow.delivery.transports import MaildirTransport, SmtpTransport, Transport
+from mailflow.errors import MailboxAuthError, MailboxError, SenderGone, StorageError
+from mailflow.pipeline.handling import Outcome, attachment_limits, handle_prepared
+from mailflow.pipeline.preparing import Batch, Preparer, auto_workers
+from mailflow.process.confirmation import close_silent
 from mailflow.services import Services
 from mailflow.sources import Mailbox, Planned
 from mailflow.sources.imap import ImapSource
 from mailflow.sources.maildir import MaildirSource
-from mailflow.storage import BlobStore
-from mailflow.transports import MaildirTransport, SmtpTransport, Transport
-from mailflow.workflow import Outcome, attachment_limits, handle_prepared
+from mailflow.store.blobs import BlobStore
+from mailflow.store.database import open_database, sqlite_file, transaction
+from mailflow.store.models import Receipt
+from mailflow.store.schema import init_schema
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 from mailflow import config as config_mod
-from mailflow import ids
 from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
 from mailflow.errors import MailflowError
-from mailflow.models import Message, Ticket
-from mailflow.parsing import parse
+from mailflow.mail.parsing import parse
+from mailflow.store import ids
+from mailflow.store.models import Message, Ticket
 from mailflow.views import ticket_summary
 
 MARKER = ".mailflow-demo"

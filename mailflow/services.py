@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import peewee as pw
 
 from mailflow.config import Config
-from mailflow.notify import Renderer
-from mailflow.storage import BlobStore
+from mailflow.delivery.rendering import Renderer
+from mailflow.store.blobs import BlobStore
 
 MB = 1024 * 1024
 

@@ -16,9 +16,9 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mailflow.assign import mask_phone
-from mailflow.models import Attachment, Event, Message, Ticket, aware
-from mailflow.notify import PRIORITY_LABELS, STATUS_LABELS
+from mailflow.delivery.rendering import PRIORITY_LABELS, STATUS_LABELS
+from mailflow.process.assignment import mask_phone
+from mailflow.store.models import Attachment, Event, Message, Ticket, aware
 
 
 def iso(moment: dt.datetime | None, tz: ZoneInfo) -> str | None:

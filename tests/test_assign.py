@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.assign import mask_name, on_duty, pick_engineer, route_group
 from mailflow.config import Duty, Group, Person, from_dict
 from mailflow.errors import ConfigError
-from mailflow.parsing import parse
+from mailflow.mail.parsing import parse
+from mailflow.process.assignment import mask_name, on_duty, pick_engineer, route_group
 from tests.conftest import ImapAccount
 from tests.helpers import PEOPLE, run_once, show, tickets, today_prefix
 from tests.mails import build

@@ -8,8 +8,8 @@ import email.policy
 import struct
 from pathlib import Path
 
-from mailflow.attachments import Limits, ParsedAttachment, within_limits
-from mailflow.parsing import parse
+from mailflow.mail.attachments import Limits, ParsedAttachment, within_limits
+from mailflow.mail.parsing import parse
 from tests.conftest import ImapAccount
 from tests.helpers import run_once, show, today_prefix
 from tests.mails import build

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from mailflow.charsets import decode
-from mailflow.parsing import parse
+from mailflow.mail.charsets import decode
+from mailflow.mail.parsing import parse
 
 CASES = [
     # (text, bytes encoding, declared label)

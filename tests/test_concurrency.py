@@ -14,14 +14,15 @@ import imapclient
 import pytest
 
 from mailflow import config as config_mod
-from mailflow import outbox
 from mailflow.daemon import open_services
-from mailflow.errors import StorageError
-from mailflow.journal import Mark, SentJournal
-from mailflow.models import Event, LockBusy, Outbox, open_database, sqlite_file, transaction
-from mailflow.preparing import Preparer, prepare_all
+from mailflow.delivery import outbox
+from mailflow.delivery.journal import Mark, SentJournal
+from mailflow.errors import LockBusy, StorageError
+from mailflow.pipeline.handling import attachment_limits, handle
+from mailflow.pipeline.preparing import Preparer, prepare_all
 from mailflow.sources import RawMail
-from mailflow.workflow import attachment_limits, handle
+from mailflow.store.database import open_database, sqlite_file, transaction
+from mailflow.store.models import Event, Outbox
 from tests.conftest import ImapAccount, write_config
 from tests.helpers import run_once, tickets
 from tests.mails import build
@@ -276,7 +277,7 @@ def test_blobs_a_worker_wrote_are_synced_by_the_main_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without syncfs(2), the main process fsyncs each file (and folder) the worker named."""
-    from mailflow import storage
+    from mailflow.store import blobs as storage
 
     synced: list[str] = []
     monkeypatch.setattr(storage, "_syncfs", lambda root: False)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.confirm import confirmation, rating
-from mailflow.parsing import parse
+from mailflow.mail.parsing import parse
+from mailflow.process.answers import confirmation, rating
 from tests.conftest import ImapAccount
 from tests.helpers import PEOPLE, run_once, show, tickets, today_prefix
 from tests.mails import build

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mailflow.htmltext import html_to_text
-from mailflow.parsing import parse
+from mailflow.mail.htmltext import html_to_text
+from mailflow.mail.parsing import parse
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "zammad-mail"
 

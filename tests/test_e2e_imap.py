@@ -9,7 +9,7 @@ from pathlib import Path
 
 import imapclient
 
-from mailflow.parsing import parse
+from mailflow.mail.parsing import parse
 from tests.conftest import ImapAccount, run_mailflow, write_config
 from tests.helpers import run_once, show, tickets, today_prefix
 from tests.mails import build, fixture

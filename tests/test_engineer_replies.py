@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailflow.commands import split_commands
-from mailflow.parsing import parse
-from mailflow.states import can_move
+from mailflow.mail.parsing import parse
+from mailflow.process.commands import split_commands
+from mailflow.process.states import can_move
 from tests.conftest import ImapAccount
 from tests.helpers import PEOPLE, run_once, show, today_prefix
 from tests.mails import build

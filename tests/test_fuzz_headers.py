@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 from mailflow.config import from_dict
 from mailflow.daemon import open_services
-from mailflow.models import Outbox
+from mailflow.pipeline.handling import handle
 from mailflow.services import Services
 from mailflow.sources import RawMail
-from mailflow.workflow import handle
+from mailflow.store.models import Outbox
 from tests.helpers import DESK, PEOPLE
 from tests.hostile import check_sent, raw_mail
 from tests.servers import Received
@@ -120,7 +120,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Services:
 
 
 def _number(services: Services) -> str:
-    from mailflow.models import Ticket
+    from mailflow.store.models import Ticket
 
     return str(Ticket.select(Ticket.number).order_by(Ticket.id).first().number)
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mailflow import ids
-from mailflow.models import DailyCounter, Ticket, init_schema, open_database, transaction
+from mailflow.store import ids
+from mailflow.store.database import open_database, transaction
+from mailflow.store.models import DailyCounter, Ticket
+from mailflow.store.schema import init_schema
 from tests.conftest import REPO
 
 
@@ -73,8 +75,10 @@ def test_thousandth_ticket_of_a_day(tmp_path: Path) -> None:
 
 ALLOCATOR = """
 import datetime as dt, sys
-from mailflow import ids
-from mailflow.models import Ticket, init_schema, open_database, transaction
+from mailflow.store import ids
+from mailflow.store.models import Ticket
+from mailflow.store.schema import init_schema
+from mailflow.store.database import open_database, transaction
 db = open_database(sys.argv[1])
 init_schema(db)
 for _ in range(int(sys.argv[2])):

@@ -11,8 +11,8 @@ import pytest
 
 from mailflow.config import from_dict
 from mailflow.errors import ConfigError
-from mailflow.loops import classify
-from mailflow.parsing import parse
+from mailflow.mail.loops import classify
+from mailflow.mail.parsing import parse
 from tests.conftest import ImapAccount, run_mailflow
 from tests.helpers import run_once, show, tickets, today_prefix
 from tests.mails import build

@@ -78,7 +78,7 @@ def test_full_recipient_mailbox_is_named_as_such(tmp_path: Path, smtp_server: Sm
     new_ticket(worker)
     report = worker.run_once()
     assert report.sent == 0
-    from mailflow.models import Outbox
+    from mailflow.store.models import Outbox
 
     assert "recipient's mailbox is full" in Outbox.get().last_error
 
@@ -87,7 +87,7 @@ def test_storage_errors_say_what_is_wrong(tmp_path: Path) -> None:
     """Disk full and permission problems are named as such (errno mapping of the store)."""
     import errno
 
-    from mailflow.storage import _describe
+    from mailflow.store.blobs import _describe
 
     assert _describe(OSError(errno.ENOSPC, "No space left"), tmp_path) == (
         f"storage: disk full under {tmp_path}"

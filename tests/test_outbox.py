@@ -8,9 +8,9 @@ from pathlib import Path
 
 from mailflow import config as config_mod
 from mailflow.daemon import Worker, build_transport, open_services
-from mailflow.models import Event, Outbox
+from mailflow.pipeline.handling import handle
 from mailflow.sources import RawMail
-from mailflow.workflow import handle
+from mailflow.store.models import Event, Outbox
 from tests.conftest import write_config
 from tests.mails import build
 from tests.servers import SmtpServer

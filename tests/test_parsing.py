@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailflow.attachments import sanitize_filename
-from mailflow.parsing import ParseError, parse
-from mailflow.routing import Lookups, route
+from mailflow.errors import ParseError
+from mailflow.mail.attachments import sanitize_filename
+from mailflow.mail.parsing import parse
+from mailflow.pipeline.routing import Lookups, route
 from tests.mails import build, fixture
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "zammad-mail"
@@ -197,8 +198,8 @@ def test_mutated_real_mails_parse_or_raise_parse_error(
 @given(st.sampled_from(range(len(SAMPLES))), st.integers(0, 3000), st.binary(max_size=100))
 def test_workflow_quarantines_what_it_cannot_read(index: int, cut: int, junk: bytes) -> None:
     """Through the whole workflow a mangled mail becomes a ticket, a record, or quarantine."""
+    from mailflow.pipeline.handling import handle
     from mailflow.sources import RawMail
-    from mailflow.workflow import handle
 
     services = _property_services()
     raw = SAMPLES[index][:cut] + junk
@@ -222,7 +223,7 @@ def _property_services():  # type: ignore[no-untyped-def]
 
     from mailflow import config as config_mod
     from mailflow.daemon import open_services
-    from mailflow.models import database_proxy
+    from mailflow.store.models import database_proxy
 
     if not _SERVICES:
         folder = Path(tempfile.mkdtemp(prefix="mailflow-prop-"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mailflow import config as config_mod
 from mailflow.daemon import open_services
-from mailflow.models import Quarantine, utc
+from mailflow.store.models import Quarantine, utc
 from tests.conftest import ImapAccount, run_mailflow, write_config
 from tests.helpers import run_once, tickets
 from tests.mails import build, fixture

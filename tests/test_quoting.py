@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.quoting import visible_text
+from mailflow.mail.quoting import visible_text
 from tests.conftest import ImapAccount
 from tests.helpers import run_once, show, today_prefix
 from tests.mails import build, fixture

@@ -5,7 +5,9 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from mailflow.models import SCHEMA_VERSION, Meta, init_schema, open_database
+from mailflow.store.database import open_database
+from mailflow.store.models import Meta
+from mailflow.store.schema import SCHEMA_VERSION, init_schema
 
 
 def indexes(db) -> set[str]:  # type: ignore[no-untyped-def]

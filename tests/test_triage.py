@@ -8,8 +8,8 @@ import pytest
 
 from mailflow.config import from_dict
 from mailflow.errors import ConfigError
-from mailflow.parsing import parse
-from mailflow.triage import DEFAULT_RULES, Rule, grade
+from mailflow.mail.parsing import parse
+from mailflow.process.grading import DEFAULT_RULES, Rule, grade
 from tests.conftest import ImapAccount
 from tests.helpers import run_once, show, today_prefix
 from tests.mails import build

@@ -25,7 +25,6 @@ import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailflow.errors import MailboxAuthError, MailboxError
-from mailflow.models import MailboxCursor, utc
 from mailflow.sources import (
     Candidate,
     Planned,
@@ -34,23 +33,11 @@ from mailflow.sources import (
     default_since,
     first_run_selection,
 )
+from mailflow.store import cursors
+from mailflow.store.models import utc
+from mailflow.tls import tls_context, tls_problem
 
 log = logging.getLogger(__name__)
-
-
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """A verifying TLS context; ``ca_file`` adds a private CA."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
-
-
-def tls_problem(exc: ssl.SSLError) -> str:
-    """A readable reason for a TLS failure, with the usual fix for a private CA."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {exc.verify_message} (for a private CA set ca_file)"
-    return str(exc.reason or exc)
 
 
 class ImapSource:
@@ -146,7 +133,7 @@ class ImapSource:
         return f"{self.key};{self._uidvalidity};{uid}"
 
     def _select(self, client: imapclient.IMAPClient, now: dt.datetime) -> list[int]:
-        cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
+        cursor = cursors.load(self.key)
         if cursor is not None and cursor.uidvalidity != self._uidvalidity:
             log.warning(
                 "%s: UIDVALIDITY changed (%s → %s): the server renumbered the folder; "
@@ -155,7 +142,7 @@ class ImapSource:
                 cursor.uidvalidity,
                 self._uidvalidity,
             )
-            cursor.delete_instance()
+            cursors.forget(cursor)
             cursor = None
         if cursor is None:
             return self._first_run(client, now)
@@ -197,7 +184,7 @@ class ImapSource:
             len(everything) - len(chosen),
             highest,
         )
-        MailboxCursor.create(
+        cursors.create(
             source=self.key,
             uidvalidity=self._uidvalidity,
             last_uid=highest,
@@ -249,7 +236,7 @@ class ImapSource:
                 client.expunge()
 
     def _advance(self, uids: list[int]) -> None:
-        cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
+        cursor = cursors.load(self.key)
         if cursor is None:
             return
         done = set(uids)
@@ -258,7 +245,7 @@ class ImapSource:
         if highest != cursor.last_uid or len(backlog) != len(cursor.backlog):
             cursor.last_uid = highest
             cursor.backlog = backlog
-            cursor.save()
+            cursors.save(cursor)
 
     # -- checks -----------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mailflow.errors import MailboxError
-from mailflow.models import MailboxCursor, utc
 from mailflow.sources import (
     Candidate,
     Planned,
@@ -24,6 +23,8 @@ from mailflow.sources import (
     default_since,
     first_run_selection,
 )
+from mailflow.store import cursors
+from mailflow.store.models import utc
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class MaildirSource:
         return found
 
     def _select(self, found: list[Candidate], now: dt.datetime) -> list[str]:
-        cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
+        cursor = cursors.load(self.key)
         if cursor is None:
             since = default_since(now, self.first_run_since, self.tz)
             chosen = first_run_selection(found, self.first_run, since)
@@ -119,7 +120,7 @@ class MaildirSource:
                 skipped,
             )
             # The cut-off for "new" mail is the time of this first look (as epoch seconds).
-            MailboxCursor.create(
+            cursors.create(
                 source=self.key,
                 uidvalidity=0,
                 last_uid=int(now.timestamp()),
@@ -137,7 +138,7 @@ class MaildirSource:
         if backlog and not backlog & set(self._files):
             cursor.backlog = []
             cursor.updated_at = utc(now)
-            cursor.save()
+            cursors.save(cursor)
         return positions
 
     def ack(self, source_refs: Sequence[str], quarantined: Sequence[str] = ()) -> None:
@@ -145,10 +146,10 @@ class MaildirSource:
         keys = [ref[len(self.key) + 1 :] for ref in source_refs if self.owns(ref)]
         for ref, key in zip([r for r in source_refs if self.owns(r)], keys, strict=True):
             self._ack_one(key, self.quarantine_folder if ref in aside else self.processed_folder)
-        cursor = MailboxCursor.get_or_none(MailboxCursor.source == self.key)
+        cursor = cursors.load(self.key)
         if cursor is not None and set(keys) & set(cursor.backlog):
             cursor.backlog = [k for k in cursor.backlog if k not in set(keys)]
-            cursor.save()
+            cursors.save(cursor)
 
     def _ack_one(self, key: str, folder_name: str) -> None:
         file = self._files.get(key) or self._find(key)

@@ -15,40 +15,45 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from mailflow import headers, ids, outbox
-from mailflow.addresses import Address, clean_name
-from mailflow.assign import mask_phone, pick_engineer, route_group
-from mailflow.attachments import Limits, ParsedAttachment
-from mailflow.commands import split_intake
 from mailflow.config import Config
+from mailflow.delivery import outbox
+from mailflow.delivery.mailing import acknowledge, note_refused, send_template
+from mailflow.delivery.rendering import pick_language
 from mailflow.errors import StorageError
-from mailflow.lifecycle import closed_beyond_window, requester_reply
-from mailflow.loops import authenticated
-from mailflow.mailing import acknowledge, note_refused, send_template
-from mailflow.models import (
+from mailflow.mail import headers
+from mailflow.mail.addresses import Address, clean_name
+from mailflow.mail.attachments import Limits, ParsedAttachment
+from mailflow.mail.loops import authenticated
+from mailflow.mail.parsing import InboundMail
+from mailflow.mail.quoting import visible_text
+from mailflow.pipeline.preparing import Prepared, prepare_all
+from mailflow.pipeline.routing import Decision, Lookups, route
+from mailflow.process.assignment import mask_phone, pick_engineer, route_group
+from mailflow.process.commands import split_intake
+from mailflow.process.confirmation import closed_beyond_window, requester_reply
+from mailflow.process.engineers import (
+    assign,
+    last_assignee,
+    open_counts,
+    refuse_unverified,
+    staff_reply,
+)
+from mailflow.process.grading import DEFAULT_RULES, Rule, grade
+from mailflow.services import MB, Services
+from mailflow.sources import RawMail
+from mailflow.store import ids
+from mailflow.store.database import transaction
+from mailflow.store.models import (
     Attachment,
     Message,
     Quarantine,
     Receipt,
     Ticket,
     Undeliverable,
-    add_event,
     aware,
-    create_row,
-    insert_row,
-    transaction,
     utc,
-    value_exists,
 )
-from mailflow.notify import pick_language
-from mailflow.parsing import InboundMail
-from mailflow.preparing import Prepared, prepare_all
-from mailflow.quoting import visible_text
-from mailflow.routing import Decision, Lookups, route
-from mailflow.services import MB, Services
-from mailflow.sources import RawMail
-from mailflow.staff import assign, last_assignee, open_counts, refuse_unverified, staff_reply
-from mailflow.triage import DEFAULT_RULES, Rule, grade
+from mailflow.store.rows import add_event, create_row, insert_row, value_exists
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mailflow.attachments import Limits, ParsedAttachment, within_limits
 from mailflow.children import before_fork, die_with_parent
-from mailflow.parsing import InboundMail, ParseError, parse
+from mailflow.errors import ParseError
+from mailflow.mail.attachments import Limits, ParsedAttachment, within_limits
+from mailflow.mail.parsing import InboundMail, parse
 from mailflow.sources import Planned, RawMail, Reader
-from mailflow.storage import BlobStore
+from mailflow.store.blobs import BlobStore
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mailflow import auth_results
-from mailflow.parsing import InboundMail
+from mailflow.mail import auth_results
+from mailflow.mail.parsing import InboundMail
 
 Kind = Literal["", "own", "bounce", "auto_reply", "auto_generated", "bulk", "list", "system"]
 

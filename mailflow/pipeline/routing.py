@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from mailflow.ids import find_number
-from mailflow.loops import HUMAN, Verdict, classify
-from mailflow.parsing import InboundMail
+from mailflow.mail.loops import HUMAN, Verdict, classify
+from mailflow.mail.parsing import InboundMail
+from mailflow.store.ids import find_number
 
 Action = Literal["new", "followup", "duplicate", "quarantine", "own", "automatic"]
 

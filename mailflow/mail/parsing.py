@@ -20,17 +20,12 @@ from dataclasses import dataclass, field
 
 import mailparser
 
-from mailflow import attachments, auth_results, charsets
-from mailflow import headers as hdr
-from mailflow.addresses import Address
-from mailflow.attachments import ParsedAttachment
-from mailflow.errors import MailflowError
-from mailflow.htmltext import html_to_text
-
-
-class ParseError(MailflowError):
-    """The bytes are not a mail we can read; the caller quarantines them."""
-
+from mailflow.errors import ParseError
+from mailflow.mail import attachments, auth_results, charsets
+from mailflow.mail import headers as hdr
+from mailflow.mail.addresses import Address
+from mailflow.mail.attachments import ParsedAttachment
+from mailflow.mail.htmltext import html_to_text
 
 # Headers later stages look at (loop detection, threading, trust); kept decoded and lower-cased.
 KEPT_HEADERS = (

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from mailflow.errors import TemplateError
-from mailflow.ids import tag
+from mailflow.store.ids import tag
 
 KINDS = (
     "acknowledgement",
@@ -58,10 +58,11 @@ STATUS_LABELS = {
 
 def builtin_templates() -> Path:
     """The templates shipped with mailflow: inside the installed package, or the repo's folder."""
-    packaged = Path(__file__).parent / "templates"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "templates"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
+    return package.parent / "templates"
 
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

@@ -22,8 +22,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from mailflow import addresses
-from mailflow.addresses import Address
+from mailflow.mail import addresses
+from mailflow.mail.addresses import Address
 
 LOOP_HEADER = "X-Mailflow-Loop"
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~ -]+")

@@ -18,22 +18,22 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from mailflow import addresses, outgoing
-from mailflow.errors import PermanentDeliveryError, TransientDeliveryError
-from mailflow.journal import Mark, SentJournal
-from mailflow.models import (
+from mailflow.delivery import mime as outgoing
+from mailflow.delivery.journal import Mark, SentJournal
+from mailflow.delivery.mime import OutgoingMail
+from mailflow.delivery.transports import Transport
+from mailflow.errors import (
+    AddressError,
     LockBusy,
-    Message,
-    Outbox,
-    Ticket,
-    add_event,
-    count_since,
-    insert_row,
-    transaction,
-    utc,
+    PermanentDeliveryError,
+    ServerUnreachable,
+    SmtpAuthError,
+    TransientDeliveryError,
 )
-from mailflow.outgoing import OutgoingMail
-from mailflow.transports import ServerUnreachable, SmtpAuthError, Transport
+from mailflow.mail import addresses
+from mailflow.store.database import transaction
+from mailflow.store.models import Message, Outbox, Ticket, utc
+from mailflow.store.rows import add_event, count_since, insert_row
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def envelope_address(address: str) -> str:
 def _unfit(address: str) -> str:
     try:
         addresses.normalize(address)
-    except addresses.AddressError as exc:
+    except AddressError as exc:
         return f"not sent to {address!r}: {exc}"
     return ""
 

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from mailflow.models import DailyCounter, database_proxy
+from mailflow.store.models import DailyCounter, database_proxy
 
 # Reply prefixes as mail clients write them: English, Chinese (simplified and traditional, with
 # ASCII or full-width colons), and the German/Nordic ones seen in real corpora.

@@ -7,17 +7,19 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from mailflow import ids, outbox
-from mailflow.addresses import Address
-from mailflow.assign import mask_name, mask_phone
-from mailflow.attachments import ParsedAttachment
 from mailflow.config import Config, Person
-from mailflow.confirm import RATINGS
-from mailflow.models import Ticket, add_event
-from mailflow.notify import Renderer
-from mailflow.outgoing import OutgoingMail
-from mailflow.parsing import InboundMail
+from mailflow.delivery import outbox
+from mailflow.delivery.mime import OutgoingMail
+from mailflow.delivery.rendering import Renderer
+from mailflow.mail.addresses import Address
+from mailflow.mail.attachments import ParsedAttachment
+from mailflow.mail.parsing import InboundMail
+from mailflow.process.answers import RATINGS
+from mailflow.process.assignment import mask_name, mask_phone
 from mailflow.services import MB, Services
+from mailflow.store import ids
+from mailflow.store.models import Ticket
+from mailflow.store.rows import add_event
 
 
 def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:

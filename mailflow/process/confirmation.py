@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mailflow.addresses import Address
 from mailflow.config import Config
-from mailflow.confirm import RATINGS, RATINGS_EN, confirmation, rating
-from mailflow.mailing import notify_staff, send_template
-from mailflow.models import Ticket, add_event, aware, transaction, utc
-from mailflow.parsing import InboundMail
-from mailflow.quoting import visible_text
+from mailflow.delivery.mailing import notify_staff, send_template
+from mailflow.mail.addresses import Address
+from mailflow.mail.parsing import InboundMail
+from mailflow.mail.quoting import visible_text
+from mailflow.process.answers import RATINGS, RATINGS_EN, confirmation, rating
 from mailflow.services import Services
+from mailflow.store.database import transaction
+from mailflow.store.models import Ticket, aware, utc
+from mailflow.store.rows import add_event
 
 
 def closed_beyond_window(number: str, now: dt.datetime, config: Config) -> str:

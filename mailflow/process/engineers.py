@@ -8,18 +8,19 @@ from typing import Any
 
 import peewee as pw
 
-from mailflow import headers
-from mailflow.addresses import Address
-from mailflow.assign import on_duty, pick_engineer
-from mailflow.attachments import ParsedAttachment
-from mailflow.commands import PRIORITY_VALUES, STATUS_VALUES, YES, Command, split_commands
 from mailflow.config import Config, Group, Person
-from mailflow.mailing import notify_staff, send_template
-from mailflow.models import Message, Ticket, add_event, aware, utc
-from mailflow.parsing import InboundMail
-from mailflow.quoting import visible_text
+from mailflow.delivery.mailing import notify_staff, send_template
+from mailflow.mail import headers
+from mailflow.mail.addresses import Address
+from mailflow.mail.attachments import ParsedAttachment
+from mailflow.mail.parsing import InboundMail
+from mailflow.mail.quoting import visible_text
+from mailflow.process.assignment import on_duty, pick_engineer
+from mailflow.process.commands import PRIORITY_VALUES, STATUS_VALUES, YES, Command, split_commands
+from mailflow.process.states import can_move, refusal
 from mailflow.services import Services
-from mailflow.states import can_move, refusal
+from mailflow.store.models import Message, Ticket, aware, utc
+from mailflow.store.rows import add_event
 
 CLOSED_STATES = ("resolved", "closed")
 URGENT = ("urgent", "high")  # these also alert the supervisor on duty (spec step 3)

@@ -13,8 +13,9 @@ import email.header
 import email.utils
 import re
 
-from mailflow import addresses as address_rules
-from mailflow import charsets
+from mailflow.errors import AddressError
+from mailflow.mail import addresses as address_rules
+from mailflow.mail import charsets
 
 LOCAL_ONLY = {"mailer-daemon", "postmaster"}
 _FOLD = re.compile(rb"(?:\r\n|\r|\n)[ \t]")
@@ -133,7 +134,7 @@ def address_list(text: str, refused: list[str] | None = None) -> list[tuple[str,
                 if "@" in addr
                 else address_rules.normalize_local_only(addr)
             )
-        except address_rules.AddressError as exc:
+        except AddressError as exc:
             if refused is not None:
                 refused.append(str(exc))
             continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mailflow.parsing import InboundMail
+from mailflow.mail.parsing import InboundMail
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mailflow import charsets
-from mailflow import headers as hdr
+from mailflow.mail import charsets
+from mailflow.mail import headers as hdr
 
 BODY_TYPES = ("text/plain", "text/html")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)

@@ -29,16 +29,12 @@ from typing import Any
 import peewee as pw
 
 from mailflow.children import before_fork, die_with_parent
-from mailflow.errors import MailflowError
-from mailflow.outbox import FlushResult
+from mailflow.delivery.outbox import FlushResult
+from mailflow.errors import SenderGone
 
 log = logging.getLogger(__name__)
 
 FlushOnce = Callable[[dt.datetime], FlushResult]
-
-
-class SenderGone(MailflowError):
-    """The sending process died."""
 
 
 class SenderProcess:

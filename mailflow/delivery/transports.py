@@ -19,19 +19,12 @@ from pathlib import Path
 from typing import Protocol
 
 from mailflow.errors import (
-    DeliveryError,
     PermanentDeliveryError,
+    ServerUnreachable,
+    SmtpAuthError,
     TransientDeliveryError,
 )
-from mailflow.sources.imap import tls_context, tls_problem
-
-
-class SmtpAuthError(DeliveryError):
-    """The SMTP server refused our credentials."""
-
-
-class ServerUnreachable(TransientDeliveryError):
-    """No usable connection to the SMTP server (refused, timed out, TLS trouble)."""
+from mailflow.tls import tls_context, tls_problem
 
 
 class Transport(Protocol):

@@ -12,13 +12,14 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mailflow.errors import WorkflowError
-from mailflow.models import Quarantine, aware, transaction, utc
-from mailflow.parsing import ParseError, parse
+from mailflow.errors import ParseError, WorkflowError
+from mailflow.mail.parsing import parse
+from mailflow.pipeline.handling import Outcome, handle
 from mailflow.services import Services
 from mailflow.sources import RawMail
+from mailflow.store.database import transaction
+from mailflow.store.models import Quarantine, aware, utc
 from mailflow.views import iso
-from mailflow.workflow import Outcome, handle
 
 
 def entries(include_done: bool = False) -> list[Quarantine]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import idna
 
-from mailflow.errors import MailflowError
+from mailflow.errors import AddressError
 
 # Bidi embeddings, overrides and isolates, and the marks: they reorder what a reader sees.
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -38,10 +38,6 @@ _BREAK_RUN = re.compile("[" + "".join(sorted(_BREAKS)) + "]+")
 _SPECIALS = frozenset('()<>[]:;@\\,"')
 _LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _MAX_NAME = 200
-
-
-class AddressError(MailflowError, ValueError):
-    """An address that must not be stored or written into a header; says why."""
 
 
 @dataclass(frozen=True)

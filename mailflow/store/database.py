@@ -1,0 +1,170 @@
+"""Opening the database, and the write lock and transactions every writer goes through."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import peewee as pw
+from playhouse.db_url import connect as url_connect
+
+from mailflow.errors import LockBusy, StorageError
+from mailflow.store.models import database_proxy
+
+
+def open_database(url: str, busy_seconds: int = 30) -> pw.Database:
+    """Connect to ``url`` and bind the models to it.
+
+    SQLite gets WAL (readers never block the writer), foreign keys, a busy timeout instead of an
+    immediate "database is locked", full fsync (a commit that returned survives a power cut,
+    which matters because the mailbox is told "done" right after), and ``BEGIN IMMEDIATE`` for
+    every transaction so that two writers queue instead of deadlocking on lock upgrade.
+    """
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create database folder for {path}: {exc}") from exc
+        db: pw.Database = pw.SqliteDatabase(
+            path,
+            timeout=busy_seconds,
+            lock_type="IMMEDIATE",
+            pragmas={
+                "journal_mode": "wal",
+                "foreign_keys": 1,
+                "busy_timeout": busy_seconds * 1000,
+                "synchronous": "full",
+            },
+        )
+        if path != ":memory:":
+            _LOCKS[db] = WriteLock(Path(path + ".lock"), busy_seconds)
+    else:
+        db = url_connect(url)
+    database_proxy.initialize(db)
+    deadline = time.monotonic() + busy_seconds
+    while True:
+        try:
+            # Turning a new SQLite file into WAL needs it to itself, and SQLite answers "locked"
+            # at once instead of waiting: other mailflow processes are kept out by the write
+            # lock, a reader finishing its query by trying again.
+            with _LOCKS.get(db, WriteLock(None, 0)).held():
+                db.connect(reuse_if_open=True)
+            return db
+        except (pw.OperationalError, sqlite3.Error) as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StorageError(f"cannot open database {redact(url)}: {exc}") from exc
+            time.sleep(0.05)
+
+
+def redact(url: str) -> str:
+    """A database URL with its password hidden, fit for a log line."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+class WriteLock:
+    """Writers take turns here rather than in SQLite's busy handler.
+
+    SQLite's handler sleeps in growing steps (up to 100 ms) while another connection writes, so
+    the sending process would lose tens of milliseconds behind every group the ingest commits.
+    Threads of one process queue on an RLock; processes (the daemon, its sending process, CLI
+    commands) on flock(2) of ``<database>.lock``, polled every half millisecond up to the busy
+    timeout. The file is opened once per process: a forked child must not share its parent's
+    open file, or the two would hold one lock between them. PostgreSQL needs none of this.
+    """
+
+    POLL_SECONDS = 0.0005
+
+    def __init__(self, path: Path | None, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextmanager
+    def held(self, wait: bool = True) -> Iterator[None]:
+        """Hold the write lock (re-entrant within a thread); LockBusy if taken and not ``wait``."""
+        if not self._threads.acquire(blocking=wait):
+            raise LockBusy
+        try:
+            self._depth += 1
+            try:
+                if self._depth == 1:
+                    self._acquire(wait)
+                try:
+                    yield
+                finally:
+                    if self._depth == 1:
+                        self._release()
+            finally:
+                self._depth -= 1
+        finally:
+            self._threads.release()
+
+    def _acquire(self, wait: bool) -> None:
+        if self.path is None:
+            return
+        if self._pid != os.getpid():
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise StorageError(f"cannot open lock file {self.path}: {exc}") from exc
+            self._pid = os.getpid()
+        assert self._fd is not None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if not wait:
+                    raise LockBusy from None
+                if time.monotonic() > deadline:
+                    raise StorageError(
+                        f"database: still locked by another writer after {self.timeout:.0f} s"
+                    ) from None
+                time.sleep(self.POLL_SECONDS)
+
+    def _release(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+_LOCKS: weakref.WeakKeyDictionary[pw.Database, WriteLock] = weakref.WeakKeyDictionary()
+
+
+def sqlite_file(db: pw.Database) -> Path | None:
+    """The database file, for a file-backed SQLite database."""
+    lock = _LOCKS.get(db)
+    return lock.path.with_suffix("") if lock is not None and lock.path is not None else None
+
+
+@contextmanager
+def transaction(db: pw.Database, wait: bool = True) -> Iterator[None]:
+    """One write transaction; database trouble becomes a StorageError (retry later).
+
+    ``wait=False``: raise LockBusy at once if another writer is at work.
+    """
+    lock = _LOCKS.get(db)
+    if lock is None:
+        lock = _LOCKS.setdefault(db, WriteLock(None, 0))
+    try:
+        with lock.held(wait), db.atomic():
+            yield
+    except (pw.OperationalError, pw.InterfaceError) as exc:
+        raise StorageError(f"database: {exc}") from exc
