@@ -26,7 +26,7 @@ from mailflow.demo import run_demo
 from mailflow.errors import ConfigError, InputError, MailflowError, WorkflowError
 from mailflow.pipeline import quarantine
 from mailflow.pipeline.handling import handle
-from mailflow.process.commands import Command
+from mailflow.process.command_lines import CommandLine
 from mailflow.process.engineers import act
 from mailflow.sources import RawMail
 from mailflow.sources.imap import ImapSource
@@ -346,7 +346,7 @@ def _ticket_action(args: argparse.Namespace) -> int:
         ),
     }.get(action)
     commands = (
-        [Command(command[0], command[0], command[1], f"{command[0]}: {command[1]}")]
+        [CommandLine(command[0], command[0], command[1], f"{command[0]}: {command[1]}")]
         if command
         else []
     )

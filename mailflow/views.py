@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailflow.delivery.rendering import PRIORITY_LABELS, STATUS_LABELS
-from mailflow.process.assignment import mask_phone
+from mailflow.process.masking import mask_phone
 from mailflow.store.models import Attachment, Event, Message, Ticket, aware
 
 

@@ -13,7 +13,8 @@ import pytest
 from mailflow.config import Duty, Group, Person, from_dict
 from mailflow.errors import ConfigError
 from mailflow.mail.parsing import parse
-from mailflow.process.assignment import mask_name, on_duty, pick_engineer, route_group
+from mailflow.process.choice import on_duty, pick_engineer, route_group
+from mailflow.process.masking import mask_name
 from tests.conftest import ImapAccount
 from tests.helpers import PEOPLE, run_once, show, tickets, today_prefix
 from tests.mails import build

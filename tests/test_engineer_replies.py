@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailflow.mail.parsing import parse
-from mailflow.process.commands import split_commands
+from mailflow.process.command_lines import split_commands
 from mailflow.process.states import can_move
 from tests.conftest import ImapAccount
 from tests.helpers import PEOPLE, run_once, show, today_prefix

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailflow.mail.parsing import parse
-from mailflow.process.assignment import mask_phone
+from mailflow.process.masking import mask_phone
 from tests.conftest import ImapAccount, run_mailflow
 from tests.helpers import DESK, PEOPLE, run_once, show, today_prefix
 from tests.mails import build

@@ -15,7 +15,7 @@ from mailflow.mail.addresses import Address
 from mailflow.mail.attachments import ParsedAttachment
 from mailflow.mail.parsing import InboundMail
 from mailflow.process.answers import RATINGS
-from mailflow.process.assignment import mask_name, mask_phone
+from mailflow.process.masking import mask_name, mask_phone
 from mailflow.services import MB, Services
 from mailflow.store import ids
 from mailflow.store.models import Ticket

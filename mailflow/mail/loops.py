@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mailflow.mail import auth_results
 from mailflow.mail.parsing import InboundMail
 
 Kind = Literal["", "own", "bounce", "auto_reply", "auto_generated", "bulk", "list", "system"]
@@ -91,13 +90,3 @@ def classify(mail: InboundMail, support_address: str) -> Verdict:
     if local in SYSTEM_SENDERS or local.startswith(("noreply", "donotreply", "mailerdaemon")):
         return Verdict("system", f"machine sender {sender}")
     return HUMAN
-
-
-def authenticated(mail: InboundMail, authserv_id: str) -> bool:
-    """Whether our receiving border (``authserv_id``) saw an aligned DKIM, SPF or DMARC pass
-    for the From domain (``auth_results`` says which headers count and why)."""
-    if mail.sender is None or mail.sender_header != "from" or "@" not in mail.sender.email:
-        return False
-    domain = mail.sender.email.rsplit("@", 1)[1]
-    results = auth_results.trusted_results(mail.auth_results, authserv_id)
-    return bool(auth_results.aligned_pass(results, domain))

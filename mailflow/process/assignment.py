@@ -1,91 +1,193 @@
-"""Routing and assignment (spec step 3): which group, which engineer, which supervisor.
+"""Spec step 3 applied: a new ticket's engineer told with the whole ticket, the supervisor on duty
+alerted for urgent and high tickets, and reassignment and escalation by command.
 
-Pure: the counts and history it needs are passed in.
+The choices themselves (which group, which engineer, who is on duty) are pure and live in
+``choice``; this module records them and writes the mails.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from mailflow.config import WEEKDAYS, Duty, Group, Person
+import peewee as pw
 
+from mailflow.config import Config, Group, Person
+from mailflow.delivery.mailing import notify_staff
+from mailflow.mail.attachments import ParsedAttachment
+from mailflow.mail.parsing import InboundMail
+from mailflow.process.choice import on_duty, pick_engineer
+from mailflow.services import Services
+from mailflow.store.models import Ticket
+from mailflow.store.rows import add_event
 
-def route_group(
-    groups: Sequence[Group], category: str | None, priority: str
-) -> tuple[Group | None, str]:
-    """The first group whose categories/priorities take the ticket, else the default group."""
-    for group in groups:
-        if not (group.categories or group.priorities):
-            continue
-        if group.categories and category not in group.categories:
-            continue
-        if group.priorities and priority not in group.priorities:
-            continue
-        wants = [f"category {category}"] if group.categories else []
-        wants += [f"priority {priority}"] if group.priorities else []
-        return group, f"{group.name} takes {' and '.join(wants)}"
-    default = next((g for g in groups if g.default), None)
-    if default is not None:
-        return default, f"{default.name} is the default group"
-    return None, "no group takes it and none is the default"
+if TYPE_CHECKING:
+    from mailflow.process.commands import Acting
+
+CLOSED_STATES = ("resolved", "closed")
+URGENT = ("urgent", "high")  # these also alert the supervisor on duty (spec step 3)
 
 
-def pick_engineer(
-    group: Group,
-    people: Sequence[Person],
-    open_counts: Mapping[str, int],
-    last_assignee: str | None,
-    strategy: str,
-) -> tuple[Person | None, str]:
-    """An engineer of ``group`` who is not away, by ``strategy``; None if nobody is there."""
-    members = [p for p in people if group.name in p.groups and p.role == "engineer"]
-    present = [p for p in members if not p.away]
-    if not present:
-        why = "everyone in the group is away" if members else "the group has no engineers"
-        return None, why
-    if strategy == "round_robin":
-        emails = [p.email for p in present]
-        if last_assignee in emails:
-            chosen = present[(emails.index(last_assignee) + 1) % len(present)]
-        else:
-            chosen = present[0]
-        return chosen, f"round robin in {group.name}"
-    chosen = min(present, key=lambda p: (open_counts.get(p.email, 0), present.index(p)))
-    return chosen, (f"fewest open tickets in {group.name} ({open_counts.get(chosen.email, 0)})")
+def find_engineer(value: str, config: Config) -> Person | None:
+    wanted = value.strip().lower()
+    return next(
+        (
+            p
+            for p in config.people
+            if p.role in ("engineer", "supervisor") and wanted in (p.email, p.name.lower())
+        ),
+        None,
+    )
 
 
-def on_duty(duty: Sequence[Duty], local_now: dt.datetime) -> str | None:
-    """The supervisor on duty at ``local_now`` (support time zone), by the roster."""
-    day = WEEKDAYS[local_now.weekday()]
-    moment = local_now.time()
-    for shift in duty:
-        if day not in shift.days:
-            continue
-        if shift.start <= shift.end:
-            if shift.start <= moment <= shift.end:
-                return shift.supervisor
-        elif moment >= shift.start or moment <= shift.end:  # a night shift over midnight
-            return shift.supervisor
-    return None
+def reassign(ticket: Ticket, engineer: Person, reason: str, acting: Acting) -> None:
+    """Give ``ticket`` to ``engineer`` and mail them the whole ticket."""
+    previous = ticket.assignee
+    ticket.assignee = engineer.email
+    if ticket.status == "new":
+        ticket.status = "assigned"
+    add_event(
+        ticket,
+        acting.now,
+        acting.actor,
+        "assigned",
+        before=previous,
+        to=engineer.email,
+        name=engineer.name,
+        reason=reason,
+    )
+    mail = acting.mail
+    notify_staff(
+        ticket,
+        "assignment",
+        mail,
+        engineer,
+        acting.now,
+        acting.services,
+        original=mail.text if mail else "",
+    )
 
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
+def escalate(ticket: Ticket, group_name: str | None, reason: str, acting: Acting) -> None:
+    """Hand ``ticket`` on: to an engineer of the named group, else to its group's supervisor,
+    who is told either way."""
+    config = acting.services.config
+    group = config.group(group_name) if group_name else None
+    engineer = escalation_target(ticket, group, config)
+    if group is not None:
+        ticket.group = group.name
+    add_event(
+        ticket,
+        acting.now,
+        acting.actor,
+        "escalated",
+        group=ticket.group,
+        reason=reason,
+        to=engineer.email if engineer else None,
+    )
+    if engineer is None:
+        return
+    reassign(ticket, engineer, reason, acting)
+    supervisor = config.supervisor_of(ticket.group)
+    if supervisor is not None and supervisor.email != engineer.email:
+        notify_staff(
+            ticket,
+            "escalation",
+            acting.mail,
+            supervisor,
+            acting.now,
+            acting.services,
+            reason=reason,
+        )
 
 
-def mask_name(name: str) -> str:
-    """A handler's name as requesters see it (spec: 工程师*): 王伟 → 王*, Wang Wei → Wang*."""
-    name = name.strip()
-    if not name:
-        return ""
-    if _CJK.match(name):
-        return name[0] + "*"
-    return name.split()[0] + "*"
+def escalation_target(ticket: Ticket, group: Group | None, config: Config) -> Person | None:
+    """A named group: an engineer there (fewest open); otherwise the group's supervisor."""
+    if group is not None:
+        engineer, _ = pick_engineer(group, config.people, open_counts(), None, "fewest_open")
+        return engineer
+    return config.supervisor_of(ticket.group)
 
 
-def mask_phone(phone: str) -> str:
-    """A phone number with its last four digits hidden (spec: 后4位隐藏)."""
-    digits = [i for i, ch in enumerate(phone) if ch.isdigit()]
-    hidden = set(digits[-4:])
-    return "".join("*" if i in hidden else ch for i, ch in enumerate(phone))
+def open_counts() -> dict[str, int]:
+    """Open tickets per engineer (for the fewest-open strategy)."""
+    query = (
+        Ticket.select(Ticket.assignee, pw.fn.COUNT(Ticket.id).alias("n"))
+        .where(Ticket.assignee.is_null(False) & Ticket.status.not_in(CLOSED_STATES))
+        .group_by(Ticket.assignee)
+    )
+    rows: Any = query.dicts()
+    return {str(row["assignee"]): int(row["n"]) for row in rows}
+
+
+def last_assignee(group: str) -> str | None:
+    row = (
+        Ticket.select(Ticket.assignee)
+        .where((Ticket.group == group) & Ticket.assignee.is_null(False))
+        .order_by(Ticket.id.desc())
+        .first()
+    )
+    return str(row.assignee) if row else None
+
+
+def assign(
+    ticket: Ticket,
+    mail: InboundMail,
+    engineer: Person | None,
+    why: str,
+    accepted: tuple[ParsedAttachment, ...],
+    now: dt.datetime,
+    services: Services,
+    problem: str,
+) -> None:
+    """Record the assignment, mail the engineer the whole ticket, alert the supervisor.
+
+    ``problem`` is the request's text as staff may see it (without a caller's whole phone
+    number from a service-desk registration).
+    """
+    config = services.config
+    if engineer is None:
+        add_event(ticket, now, "system", "unassigned", group=ticket.group, reason=why)
+    else:
+        add_event(
+            ticket,
+            now,
+            "system",
+            "assigned",
+            to=engineer.email,
+            name=engineer.name,
+            group=ticket.group,
+            reason=why,
+        )
+        files = tuple((a.filename, a.content_type, a.data) for a in accepted if not a.inline)
+        notify_staff(
+            ticket,
+            "assignment",
+            mail,
+            engineer,
+            now,
+            services,
+            files=files,
+            original=problem,
+        )
+    if ticket.priority in URGENT:
+        on_call = on_duty(config.duty, now.astimezone(config.support.tz))
+        supervisor = config.person(on_call) if on_call else config.supervisor_of(ticket.group)
+        if supervisor is None:
+            add_event(
+                ticket,
+                now,
+                "system",
+                "supervisor_not_notified",
+                reason="no supervisor on duty and none for the group",
+            )
+            return
+        notify_staff(
+            ticket,
+            "supervisor_alert",
+            mail,
+            supervisor,
+            now,
+            services,
+            original=problem,
+        )

@@ -1,132 +1,264 @@
-"""Commands engineers write as ``Key: value`` lines at the top of a reply (spec step 4).
+"""The engineer's commands (spec step 4) as one table of objects, each checking and applying itself.
 
-Pure parsing: which lines are commands, what they mean, and what text is left for the
-requester. Keys and values have Chinese aliases. Applying them is the workflow's job.
+A command is checked against the ticket and the configuration first (``check`` returns the value
+to apply, or raises ``Refused`` with a reason a person can act on) and applied later
+(``apply``). ``plan`` checks every line of a mail before anything is applied, so a mail with one
+bad command changes nothing: the all-or-nothing rule. Adding a command means adding one class
+and one row to ``TABLE``; the key aliases live in ``command_lines.KEYS``.
 """
 
 from __future__ import annotations
 
-import re
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-KEYS = {
-    "status": "status",
-    "状态": "status",
-    "priority": "priority",
-    "优先级": "priority",
-    "级别": "priority",
-    "assign": "assign",
-    "指派": "assign",
-    "分配": "assign",
-    "处理人": "assign",
-    "group": "group",
-    "组": "group",
-    "处理组": "group",
-    "category": "category",
-    "分类": "category",
-    "类别": "category",
-    "escalate": "escalate",
-    "升级": "escalate",
-    "internal": "internal",
-    "内部": "internal",
-    "cc": "cc",
-    "抄送": "cc",
-}
-STATUS_VALUES = {
-    "in-progress": "in_progress",
-    "in_progress": "in_progress",
-    "in progress": "in_progress",
-    "处理中": "in_progress",
-    "waiting": "waiting",
-    "等待": "waiting",
-    "等待反馈": "waiting",
-    "resolved": "resolved",
-    "已解决": "resolved",
-    "解决": "resolved",
-    "closed": "closed",
-    "关闭": "closed",
-    "已关闭": "closed",
-    "assigned": "assigned",
-    "已分配": "assigned",
-}
-PRIORITY_VALUES = {
-    "urgent": "urgent",
-    "紧急": "urgent",
-    "high": "high",
-    "高": "high",
-    "medium": "medium",
-    "中": "medium",
-    "normal": "medium",
-    "low": "low",
-    "低": "low",
-}
-YES = {"yes", "y", "true", "1", "是", "对", "内部"}
+from mailflow.config import Config, Person
+from mailflow.mail import headers
+from mailflow.mail.parsing import InboundMail
+from mailflow.process import assignment
+from mailflow.process.command_lines import (
+    PRIORITY_VALUES,
+    STATUS_VALUES,
+    YES,
+    CommandLine,
+)
+from mailflow.process.states import can_move, refusal
+from mailflow.services import Services
+from mailflow.store.models import Ticket, aware, utc
+from mailflow.store.rows import add_event
 
-# A command line: a key of letters (or up to six CJK characters), a colon, a value.
-_LINE = re.compile(r"^\s*([A-Za-z-]{1,20}|[\u4e00-\u9fff]{1,6})\s*[:：]\s*(\S.*?)\s*$")
+
+class Refused(Exception):
+    """A command that cannot apply to this ticket; the message says why."""
 
 
 @dataclass(frozen=True)
+class Acting:
+    """Who applies a command, when, and in answer to which mail (None from the CLI)."""
+
+    person: Person
+    mail: InboundMail | None
+    now: dt.datetime
+    services: Services
+
+    @property
+    def actor(self) -> str:
+        return self.person.email
+
+
 class Command:
-    key: str  # canonical key, or "" when unknown
-    written: str  # the key as written
-    value: str
-    line: str
+    """One kind of command: ``check`` a written value, ``apply`` the checked one."""
+
+    key: ClassVar[str]
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> Any:
+        """The value to apply; ``Refused`` when it cannot apply."""
+        return value
+
+    def apply(self, ticket: Ticket, value: Any, acting: Acting) -> None:
+        """Change ``ticket`` (inside the caller's transaction) and record the event."""
+        raise NotImplementedError
 
 
-def split_commands(text: str) -> tuple[list[Command], str]:
-    """The command lines at the top of ``text`` and the text after them."""
-    lines = text.splitlines()
-    commands: list[Command] = []
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        if not line.strip():
-            if commands:
-                index += 1
-                break
-            index += 1
-            continue
-        match = _LINE.match(line)
-        if match is None:
-            break
-        written, value = match.group(1), match.group(2)
-        commands.append(Command(KEYS.get(written.lower(), ""), written, value, line))
-        index += 1
-    if not commands:
-        return [], text.strip()
-    return commands, "\n".join(lines[index:]).strip()
+class Status(Command):
+    key = "status"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> str:
+        target = STATUS_VALUES.get(value.lower())
+        if target is None:
+            raise Refused(f"unknown status {value!r} (in-progress, waiting, resolved)")
+        if target != ticket.status and not can_move(ticket.status, target):
+            raise Refused(refusal(ticket.status, target))
+        return target
+
+    def apply(self, ticket: Ticket, value: str, acting: Acting) -> None:
+        before = ticket.status
+        if value == before:
+            return
+        ticket.status = value
+        if value == "resolved":
+            ticket.resolved_at = utc(acting.now)
+        if value == "closed":
+            ticket.closed_at = utc(acting.now)
+        add_event(ticket, acting.now, acting.actor, "status_changed", before=before, after=value)
 
 
-INTAKE_KEYS = {
-    "requester": "requester",
-    "需求方": "requester",
-    "报修人": "requester",
-    "来电人": "requester",
-    "phone": "phone",
-    "电话": "phone",
-    "手机": "phone",
-    "分机": "phone",
-    "department": "department",
-    "部门": "department",
-    "channel": "channel",
-    "渠道": "channel",
+class Priority(Command):
+    key = "priority"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> str:
+        priority = PRIORITY_VALUES.get(value.lower())
+        if priority is None:
+            raise Refused(f"unknown priority {value!r} (urgent, high, medium, low)")
+        return priority
+
+    def apply(self, ticket: Ticket, value: str, acting: Acting) -> None:
+        add_event(
+            ticket,
+            acting.now,
+            acting.actor,
+            "priority_changed",
+            before=ticket.priority,
+            after=value,
+        )
+        ticket.priority = value
+        respond_by, resolve_by = deadlines(
+            aware(ticket.submitted_at), value, acting.services.config
+        )
+        ticket.respond_by, ticket.resolve_by = utc(respond_by), utc(resolve_by)
+
+
+def deadlines(submitted: dt.datetime, priority: str, config: Config) -> tuple[dt.datetime, ...]:
+    """The response and resolution deadlines of a ticket submitted at ``submitted``."""
+    target = config.sla[priority]
+    return (
+        submitted + dt.timedelta(minutes=target.respond_minutes),
+        submitted + dt.timedelta(minutes=target.resolve_minutes),
+    )
+
+
+class Assign(Command):
+    key = "assign"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> Person:
+        engineer = assignment.find_engineer(value, config)
+        if engineer is None:
+            raise Refused(f"no engineer {value!r} (give a configured name or address)")
+        return engineer
+
+    def apply(self, ticket: Ticket, value: Person, acting: Acting) -> None:
+        assignment.reassign(ticket, value, "assigned by " + acting.actor, acting)
+
+
+class Group(Command):
+    key = "group"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> str:
+        group = config.group(value)
+        if group is None:
+            known = ", ".join(g.name for g in config.groups) or "none"
+            raise Refused(f"no group {value!r} (known: {known})")
+        return group.name
+
+    def apply(self, ticket: Ticket, value: str, acting: Acting) -> None:
+        add_event(
+            ticket, acting.now, acting.actor, "group_changed", before=ticket.group, after=value
+        )
+        ticket.group = value
+
+
+class Category(Command):
+    key = "category"
+
+    def apply(self, ticket: Ticket, value: str, acting: Acting) -> None:
+        add_event(
+            ticket,
+            acting.now,
+            acting.actor,
+            "category_changed",
+            before=ticket.category,
+            after=value,
+        )
+        ticket.category = value
+
+
+class Escalate(Command):
+    key = "escalate"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> tuple[str | None, str]:
+        group = next((g for g in config.groups if value.startswith(g.name)), None)
+        reason = value[len(group.name) :].strip() if group else value
+        return (group.name if group else None, reason)
+
+    def apply(self, ticket: Ticket, value: tuple[str | None, str], acting: Acting) -> None:
+        group_name, reason = value
+        assignment.escalate(ticket, group_name, reason, acting)
+
+
+class Internal(Command):
+    """``Internal: yes`` makes the mail a note nobody outside the staff sees."""
+
+    key = "internal"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> bool:
+        return value.lower() in YES
+
+    def apply(self, ticket: Ticket, value: bool, acting: Acting) -> None:
+        pass  # not a change of the ticket: ``engineers.act`` reads it
+
+
+class Cc(Command):
+    key = "cc"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> list[str]:
+        refused: list[str] = []
+        found = [a for _, a in headers.address_list(value, refused) if "@" in a]
+        if refused:
+            raise Refused(f"Cc: {'; '.join(refused)}")
+        if not found:
+            raise Refused(f"no address in Cc: {value!r}")
+        return found
+
+    def apply(self, ticket: Ticket, value: list[str], acting: Acting) -> None:
+        ticket.cc = sorted(set(ticket.cc) | set(value))
+        add_event(ticket, acting.now, acting.actor, "cc_added", addresses=value)
+
+
+TABLE: dict[str, Command] = {
+    command.key: command
+    for command in (
+        Status(),
+        Priority(),
+        Assign(),
+        Group(),
+        Category(),
+        Escalate(),
+        Internal(),
+        Cc(),
+    )
 }
 
 
-def split_intake(text: str) -> tuple[dict[str, str], str]:
-    """``Requester:``/``Phone:``/``Department:`` lines a service desk writes at the top."""
-    lines = text.splitlines()
-    fields: dict[str, str] = {}
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        match = _LINE.match(line)
-        if not line.strip() and not fields:
-            index += 1
+@dataclass(frozen=True)
+class Change:
+    """A checked command, ready to apply."""
+
+    command: Command
+    value: Any
+
+    def apply(self, ticket: Ticket, acting: Acting) -> None:
+        self.command.apply(ticket, self.value, acting)
+
+
+def plan(
+    lines: list[CommandLine], ticket: Ticket, config: Config
+) -> tuple[list[Change], list[str]]:
+    """Every line checked: the changes to apply, or the reasons none may (all or nothing)."""
+    if ticket.status == "closed" and not _reopens(lines):
+        # Closed tickets are the archive: read-only, except for reopening them.
+        return [], [
+            f'{ticket.number} is closed and read-only; reopen it first with "Status: in-progress"'
+        ]
+    changes: list[Change] = []
+    errors: list[str] = []
+    for line in lines:
+        command = TABLE.get(line.key)
+        if command is None:
+            errors.append(
+                f"unknown command {line.written!r} (known: Status, Priority, "
+                "Assign, Group, Category, Escalate, Internal, Cc)"
+            )
             continue
-        if match is None or match.group(1).lower() not in INTAKE_KEYS:
-            break
-        fields[INTAKE_KEYS[match.group(1).lower()]] = match.group(2).strip()
-        index += 1
-    return fields, "\n".join(lines[index:]).strip() if fields else text
+        try:
+            changes.append(Change(command, command.check(line.value.strip(), ticket, config)))
+        except Refused as exc:
+            errors.append(str(exc))
+    return changes, errors
+
+
+def _reopens(lines: list[CommandLine]) -> bool:
+    return any(
+        line.key == "status" and STATUS_VALUES.get(line.value.strip().lower()) == "in_progress"
+        for line in lines
+    )
