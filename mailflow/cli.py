@@ -20,6 +20,7 @@ from mailflow import __version__
 from mailflow import config as config_mod
 from mailflow.config import Config
 from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
+from mailflow.delivery.delivery import Delivery
 from mailflow.delivery.mailing import check_templates
 from mailflow.delivery.transports import MaildirTransport, SmtpTransport
 from mailflow.demo import run_demo
@@ -263,13 +264,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     outcome = handle(RawMail(data, None, now, "stdin"), now, services)
     print(f"{outcome.action} {outcome.ticket_number or ''}".strip())
     if not args.no_send:
-        worker = Worker(
-            services, build_mailbox(config, os.environ), build_transport(config, os.environ)
-        )
+        delivery = Delivery(services, build_transport(config, os.environ))
         try:
-            worker.flush(now)
+            delivery.flush(now)
         except MailflowError as exc:  # the mail is stored; sending is retried by `run`
             log.warning("acknowledgement queued, not sent yet: %s", exc)
+        finally:
+            delivery.close()
     return EX_OK
 
 
@@ -357,10 +358,11 @@ def _ticket_action(args: argparse.Namespace) -> int:
         for error in errors:
             print(f"mailflow: {number}: {error}", file=sys.stderr)
         return EX_FAILURE
-    worker = Worker(
-        services, build_mailbox(config, os.environ), build_transport(config, os.environ)
-    )
-    result = worker.flush(now)
+    delivery = Delivery(services, build_transport(config, os.environ))
+    try:
+        result = delivery.flush(now)
+    finally:
+        delivery.close()
     fresh = Ticket.get(Ticket.number == number)
     print(
         f"{number}: {action} done; status {fresh.status}, priority {fresh.priority}, "

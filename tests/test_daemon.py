@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def ticket_count(config: Path) -> int:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_daemon_polls_and_stops_cleanly_on_signal(tmp_path: Path, signum: int) -> None:
+    """The first signal finishes the mail in hand and exits 0, saying which signal it was."""
     config = write_config(tmp_path, "[mailbox]\npoll_seconds = 1\n")
     log = tmp_path / "daemon.log"
     proc = start_daemon(config, log)
@@ -57,8 +59,42 @@ def test_daemon_polls_and_stops_cleanly_on_signal(tmp_path: Path, signum: int) -
     text = log.read_text()
     assert "created from a@example.com" in text
     assert f"{signal.Signals(signum).name} received: stopping after the mail in hand" in text
-    assert "mailflow stopped: stop requested by signal" in text
+    assert f"mailflow stopped: {signal.Signals(signum).name} received" in text
     assert "Traceback" not in text
+
+
+def test_a_second_signal_ends_the_daemon_at_once(tmp_path: Path) -> None:
+    """The first SIGTERM only asks the loop to stop; a second one ends the process with the
+    signal's own default action, not with an exception raised inside the interrupted code."""
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        from mailflow.config import defaults
+        from mailflow.daemon import Worker, build_mailbox, build_transport, open_services
+        config = defaults(__import__("pathlib").Path(sys.argv[1]))
+        mailbox, transport = build_mailbox(config, {}), build_transport(config, {})
+        worker = Worker(open_services(config), mailbox, transport)
+        worker.install_signal_handlers()
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("asked:", worker.stopping.is_set(), worker.stop_reason, flush=True)
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except BaseException as exc:
+            print("raised", type(exc).__name__, flush=True)
+        print("still alive", flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=mailflow_env(),
+    )
+    assert result.stdout.splitlines() == ["asked: True SIGTERM received"], result.stderr
+    assert result.returncode == -signal.SIGTERM
+    assert "Traceback" not in result.stderr
 
 
 def test_daemon_reconnects_after_imap_and_smtp_outage(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ The process is a fork of the daemon made before any other thread exists and live
 the ``Worker``; every pass tells it ``begin(now)``, ``wake()`` after each committed group and
 ``finish()`` at the end, which returns what was delivered. It opens its own database
 connection (the inherited one belongs to the parent and is never touched, not even closed),
-ignores Ctrl-C (see ``children``) and dies with its parent. If it dies, its mails simply stay
-queued: ``finish`` reports nothing sent and the next pass starts a new one. Its sent marks go
+ignores Ctrl-C (see ``children``) and dies with its parent. It owns its ``Delivery`` (the
+fork's copy of the daemon's): nothing of the daemon's worker runs in it. If it dies, its mails
+stay queued: ``finish`` reports nothing sent and the next pass starts a new one. Its sent marks go
 through the sent journal (``journal``), so it seldom waits for the ingest's write lock.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 import peewee as pw
 
 from mailflow.children import before_fork, die_with_parent
+from mailflow.delivery.delivery import Delivery
 from mailflow.delivery.outbox import FlushResult
 from mailflow.errors import SenderGone
 
@@ -40,14 +42,10 @@ FlushOnce = Callable[[dt.datetime], FlushResult]
 class SenderProcess:
     """Runs ``flush_once(now)`` in a child process whenever woken during a pass."""
 
-    def __init__(
-        self, db: pw.Database, flush_once: FlushOnce, end_pass: Callable[[], None]
-    ) -> None:
-        """``flush_once(now)`` sends what is due, may keep its connection open and leave marks
-        in the journal; ``end_pass`` hangs up and records every mark at the end of a pass."""
-        self._db = db
-        self._flush_once = flush_once
-        self._end_pass = end_pass
+    def __init__(self, delivery: Delivery) -> None:
+        """The child sends with ``delivery`` (a copy made by the fork, its own from then on):
+        ``send_due`` while a pass runs, ``end_pass`` at its end."""
+        self._delivery = delivery
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
 
@@ -122,7 +120,7 @@ class SenderProcess:
         parent, child = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(child, self._db, self._flush_once, self._end_pass, os.getpid()),
+            args=(child, self._delivery, os.getpid()),
             name="mailflow-sender",
             daemon=True,
         )
@@ -155,15 +153,14 @@ def _own_connection(db: pw.Database) -> None:
         db.execute_sql("PRAGMA synchronous = NORMAL")  # type: ignore[no-untyped-call]
 
 
-def _serve(
-    conn: Connection,
-    db: pw.Database,
-    flush_once: FlushOnce,
-    end_pass: Callable[[], None],
-    parent: int,
-) -> None:
+def _serve(conn: Connection, delivery: Delivery, parent: int) -> None:
     die_with_parent(parent)
-    _own_connection(db)
+    _own_connection(delivery.db)
+
+    def flush_once(now: dt.datetime) -> FlushResult:
+        return delivery.send_due(now, last=False)
+
+    end_pass = delivery.end_pass
     now = dt.datetime.now(dt.UTC)
     results: list[FlushResult] = []
     errors: list[BaseException] = []
