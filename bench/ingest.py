@@ -104,7 +104,7 @@ def load(server: Dovecot, user: str, mails: list[bytes]) -> None:
 FLOOR = """
 import sys, imapclient, mailparser
 sys.path.insert(0, {repo!r})
-from mailflow.sources.imap import _batches
+from mailflow.sources.imap_connection import batches as _batches
 client = imapclient.IMAPClient("127.0.0.1", port={port}, ssl=False)
 client.login({user!r}, "pw")
 client.select_folder("INBOX")

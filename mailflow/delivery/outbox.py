@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from mailflow.delivery import mime as outgoing
+from mailflow.delivery import mime
 from mailflow.delivery.journal import Mark, SentJournal
 from mailflow.delivery.mime import OutgoingMail
 from mailflow.delivery.transports import Transport
@@ -65,35 +65,18 @@ def queue(
     caused the mail still commits and nothing waits to be sent that never can be.
     Returns the id of the outgoing message.
     """
-    refused = [_unfit(a.email) for a in (*mail.to, *mail.cc)]
-    problems = [reason for reason in refused if reason]
+    problems = [why for a in (*mail.to, *mail.cc) if (why := _unfit(a.email))]
     if problems:
         mail = dataclasses.replace(
             mail,
             to=tuple(a for a in mail.to if not _unfit(a.email)),
             cc=tuple(a for a in mail.cc if not _unfit(a.email)),
         )
-    message_id = outgoing.make_message_id(
+    message_id = mime.make_message_id(
         token, mail.sender.email.rsplit("@", 1)[1], mail.ticket_number
     )
-    raw = outgoing.build(mail, message_id, now) if mail.to else b""
-    stored = insert_row(
-        Message,
-        ticket=ticket,
-        direction="out",
-        message_id=message_id,
-        in_reply_to=mail.in_reply_to,
-        references=list(mail.references),
-        from_addr=mail.sender.email,
-        from_name=mail.sender.name,
-        to=[a.email for a in mail.to],
-        cc=[a.email for a in mail.cc],
-        subject=mail.subject,
-        text=mail.text,
-        html=mail.html,
-        created_at=utc(now),
-        raw_size=len(raw),
-    )
+    raw = mime.build(mail, message_id, now) if mail.to else b""
+    stored = _message_row(mail, message_id, len(raw), ticket, now)
     recipients = [envelope_address(a.email) for a in (*mail.to, *mail.cc)]
     row = insert_row(
         Outbox,
@@ -109,20 +92,48 @@ def queue(
         status="pending" if mail.to else "failed",
         last_error="; ".join(problems),
     )
-    if problems and ticket is not None:
-        add_event(
-            ticket,
-            now,
-            "system",
-            "mail_failed" if not mail.to else "recipients_refused",
-            outbox=row,
-            mail=kind,
-            to=recipients,
-            error="; ".join(problems),
-        )
     if problems:
-        log.error("%s mail #%d: %s", kind, row, "; ".join(problems))
+        _note_refused(row, kind, ticket, recipients, problems, bool(mail.to), now)
     return stored
+
+
+def _message_row(
+    mail: OutgoingMail, message_id: str, size: int, ticket: Ticket | None, now: dt.datetime
+) -> int:
+    """The outgoing mail as a message of its ticket (what ``ticket show`` lists)."""
+    return insert_row(
+        Message,
+        ticket=ticket,
+        direction="out",
+        message_id=message_id,
+        in_reply_to=mail.in_reply_to,
+        references=list(mail.references),
+        from_addr=mail.sender.email,
+        from_name=mail.sender.name,
+        to=[a.email for a in mail.to],
+        cc=[a.email for a in mail.cc],
+        subject=mail.subject,
+        text=mail.text,
+        html=mail.html,
+        created_at=utc(now),
+        raw_size=size,
+    )
+
+
+def _note_refused(
+    row: int,
+    kind: str,
+    ticket: Ticket | None,
+    recipients: list[str],
+    problems: list[str],
+    sending: bool,
+    now: dt.datetime,
+) -> None:
+    error = "; ".join(problems)
+    if ticket is not None:
+        event = "recipients_refused" if sending else "mail_failed"
+        add_event(ticket, now, "system", event, outbox=row, mail=kind, to=recipients, error=error)
+    log.error("%s mail #%d: %s", kind, row, error)
 
 
 def envelope_address(address: str) -> str:

@@ -110,9 +110,49 @@ def parse(raw: bytes, sha256: str = "") -> InboundMail:
     defects = [
         text for d in parsed.defects if "CharsetDecodeDefect" not in (text := _describe_defect(d))
     ]
+    body, html, body_parts = _body(message, defects)
+    refused: list[str] = []
+    sender, sender_header = _sender(head, refused)
+    to, cc, reply_to = (_addresses(head, key, refused) for key in ("to", "cc", "reply-to"))
+    defects += [f"address refused: {reason}" for reason in dict.fromkeys(refused)]
+    related_ids, related_tickets = _related(message)
+    kept = {
+        name: _clean(hdr.decode_value(value)).lower()
+        for name in KEPT_HEADERS
+        if (value := hdr.first(head, name)) is not None
+    }
+    files = attachments.unique_names(list(attachments.extract(message, body_parts, defects)))
+    return InboundMail(
+        sender=sender,
+        to=to,
+        cc=cc,
+        reply_to=reply_to,
+        subject=_clean(hdr.decode_value(hdr.first(head, "subject") or b"")),
+        message_id=(hdr.message_ids(hdr.first(head, "message-id")) or [""])[0],
+        in_reply_to=tuple(hdr.message_ids(hdr.first(head, "in-reply-to"))),
+        references=tuple(hdr.message_ids(hdr.first(head, "references"))),
+        date=_date(hdr.first(head, "date")),
+        text=_normalize_newlines(body),
+        html=html,
+        attachments=tuple(files),
+        headers=kept,
+        defects=tuple(defects),
+        raw_sha256=sha256 or hashlib.sha256(raw).hexdigest(),
+        raw_size=len(raw),
+        related_ids=tuple(dict.fromkeys(related_ids)),
+        related_tickets=tuple(dict.fromkeys(related_tickets)),
+        bounced=_bounced(message, kept, sender),
+        auth_results=_auth_blocks(head),
+        sender_header=sender_header,
+    )
 
-    # The body in order of the parts: plain text as is; an HTML part converted to text unless
-    # it is only the alternative rendering of a plain part (then the plain one speaks).
+
+def _body(message: email.message.Message, defects: list[str]) -> tuple[str, str | None, set[int]]:
+    """The text of the body parts in order, the HTML ones joined, and which parts they were.
+
+    Plain text as is; an HTML part converted to text unless it is only the alternative
+    rendering of a plain part (then the plain one speaks).
+    """
     pieces: list[str] = []
     htmls: list[str] = []
     body_parts: set[int] = set()
@@ -134,59 +174,26 @@ def parse(raw: bytes, sha256: str = "") -> InboundMail:
     body = "\n\n".join(t.strip("\r\n") for t in pieces if t.strip())
     if not body and html:  # an empty plain alternative next to a real HTML one
         body = html_to_text(html)
+    return body, html, body_parts
 
-    # The first usable From (some spam carries a broken one before the real one); then Sender;
-    # then Reply-To, the address a reply would go to anyway.
-    refused: list[str] = []
-    sender, sender_header = next(
-        (
-            (a, key)
-            for key in ("from", "sender", "reply-to")
-            for name, value in head
-            if name == key
-            for a in [_first_address(value, refused)]
-            if a is not None
-        ),
-        (None, "from"),
-    )
-    related_ids, related_tickets = _related(message)
-    message_id = (hdr.message_ids(hdr.first(head, "message-id")) or [""])[0]
-    kept = {
-        name: _clean(hdr.decode_value(value)).lower()
-        for name in KEPT_HEADERS
-        if (value := hdr.first(head, name)) is not None
-    }
-    to, cc, reply_to = (_addresses(head, key, refused) for key in ("to", "cc", "reply-to"))
-    defects += [f"address refused: {reason}" for reason in dict.fromkeys(refused)]
-    return InboundMail(
-        sender=sender,
-        to=to,
-        cc=cc,
-        reply_to=reply_to,
-        subject=_clean(hdr.decode_value(hdr.first(head, "subject") or b"")),
-        message_id=message_id,
-        in_reply_to=tuple(hdr.message_ids(hdr.first(head, "in-reply-to"))),
-        references=tuple(hdr.message_ids(hdr.first(head, "references"))),
-        date=_date(hdr.first(head, "date")),
-        text=_normalize_newlines(body),
-        html=html,
-        attachments=tuple(
-            attachments.unique_names(list(attachments.extract(message, body_parts, defects)))
-        ),
-        headers=kept,
-        defects=tuple(defects),
-        raw_sha256=sha256 or hashlib.sha256(raw).hexdigest(),
-        raw_size=len(raw),
-        related_ids=tuple(dict.fromkeys(related_ids)),
-        related_tickets=tuple(dict.fromkeys(related_tickets)),
-        bounced=_bounced(message, kept, sender),
-        # Never decoded as encoded words: a sender-chosen envelope address that our border
-        # copies into its verdict must stay one opaque value.
-        auth_results=tuple(
-            tuple(_clean(value.decode("utf-8", "replace")) for value in block)
-            for block in auth_results.top_blocks(head)
-        ),
-        sender_header=sender_header,
+
+def _sender(head: list[tuple[str, bytes]], refused: list[str]) -> tuple[Address | None, str]:
+    """The first usable From (some spam carries a broken one before the real one); then
+    Sender; then Reply-To, the address a reply would go to anyway. With the header it came
+    from."""
+    for key in ("from", "sender", "reply-to"):
+        for name, value in head:
+            if name == key and (found := _first_address(value, refused)) is not None:
+                return found, key
+    return None, "from"
+
+
+def _auth_blocks(head: list[tuple[str, bytes]]) -> tuple[tuple[str, ...], ...]:
+    # Never decoded as encoded words: a sender-chosen envelope address that our border copies
+    # into its verdict must stay one opaque value.
+    return tuple(
+        tuple(_clean(value.decode("utf-8", "replace")) for value in block)
+        for block in auth_results.top_blocks(head)
     )
 
 

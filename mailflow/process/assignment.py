@@ -145,7 +145,6 @@ def assign(
     ``problem`` is the request's text as staff may see it (without a caller's whole phone
     number from a service-desk registration).
     """
-    config = services.config
     if engineer is None:
         add_event(ticket, now, "system", "unassigned", group=ticket.group, reason=why)
     else:
@@ -171,23 +170,23 @@ def assign(
             original=problem,
         )
     if ticket.priority in URGENT:
-        on_call = on_duty(config.duty, now.astimezone(config.support.tz))
-        supervisor = config.person(on_call) if on_call else config.supervisor_of(ticket.group)
-        if supervisor is None:
-            add_event(
-                ticket,
-                now,
-                "system",
-                "supervisor_not_notified",
-                reason="no supervisor on duty and none for the group",
-            )
-            return
-        notify_staff(
+        _alert_supervisor(ticket, mail, now, services, problem)
+
+
+def _alert_supervisor(
+    ticket: Ticket, mail: InboundMail, now: dt.datetime, services: Services, problem: str
+) -> None:
+    """Urgent and high tickets: the supervisor on duty (else the group's) is told at once."""
+    config = services.config
+    on_call = on_duty(config.duty, now.astimezone(config.support.tz))
+    supervisor = config.person(on_call) if on_call else config.supervisor_of(ticket.group)
+    if supervisor is None:
+        add_event(
             ticket,
-            "supervisor_alert",
-            mail,
-            supervisor,
             now,
-            services,
-            original=problem,
+            "system",
+            "supervisor_not_notified",
+            reason="no supervisor on duty and none for the group",
         )
+        return
+    notify_staff(ticket, "supervisor_alert", mail, supervisor, now, services, original=problem)

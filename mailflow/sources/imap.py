@@ -11,31 +11,32 @@ server refuses is an error, never a quiet fall-back to plaintext.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-import os
-import socket
-import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import imapclient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientError
 
-from mailflow.errors import MailboxAuthError, MailboxError
+from mailflow.errors import MailboxError
 from mailflow.sources import (
     Candidate,
     Planned,
-    RawMail,
-    batched,
     default_since,
     first_run_selection,
 )
+from mailflow.sources.imap_connection import (
+    Account,
+    ImapReader,
+    aware,
+    batches,
+    login,
+    quietly_close,
+    why,
+)
 from mailflow.store import cursors
 from mailflow.store.models import utc
-from mailflow.tls import tls_context, tls_problem
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class ImapSource:
     def connect(self) -> imapclient.IMAPClient:
         """Log in and select the folder (reusing a live connection)."""
         if self._client is None:
-            self._client, self._uidvalidity = _login(self._account(self.password()))
+            self._client, self._uidvalidity = login(self._account(self.password()))
         return self._client
 
     def _account(self, password: str) -> Account:
@@ -100,7 +101,7 @@ class ImapSource:
 
     def close(self) -> None:
         if self._client is not None:
-            _quietly_close(self._client)
+            quietly_close(self._client)
         self._client = None
 
     def owns(self, source_ref: str) -> bool:
@@ -118,11 +119,11 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self.close()
             raise MailboxError(
-                f"IMAP {self.host}: reading {self.folder} failed: {_why(exc)}"
+                f"IMAP {self.host}: reading {self.folder} failed: {why(exc)}"
             ) from exc
         return [
             [(self.ref(uid), str(uid)) for uid in batch]
-            for batch in _batches([u for u in uids if u in sizes], sizes)
+            for batch in batches([u for u in uids if u in sizes], sizes)
         ]
 
     def reader(self) -> ImapReader:
@@ -168,7 +169,7 @@ class ImapSource:
                 if not isinstance(arrived, dt.datetime):
                     continue
                 seen = imapclient.SEEN in item.get(b"FLAGS", ())
-                candidates.append(Candidate(str(uid), _aware(arrived), seen))
+                candidates.append(Candidate(str(uid), aware(arrived), seen))
         chosen = sorted(
             int(c.position) for c in first_run_selection(candidates, self.first_run, since)
         )
@@ -216,7 +217,7 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self.close()
             raise MailboxError(
-                f"IMAP {self.host}: marking {len(uids)} mails handled failed: {_why(exc)}"
+                f"IMAP {self.host}: marking {len(uids)} mails handled failed: {why(exc)}"
             ) from exc
         self._advance(uids + aside)
 
@@ -255,165 +256,10 @@ class ImapSource:
         try:
             status = client.folder_status(self.folder, ["MESSAGES", "UNSEEN"])
         except (OSError, IMAPClientError) as exc:
-            raise MailboxError(f"IMAP {self.host}: {_why(exc)}") from exc
+            raise MailboxError(f"IMAP {self.host}: {why(exc)}") from exc
         finally:
             self.close()
         return (
             f"IMAP {self.host}:{self.port} ({self.security}) login as {self.username} ok; "
             f"{self.folder}: {status[b'MESSAGES']} messages, {status[b'UNSEEN']} unseen"
         )
-
-
-@dataclass(frozen=True)
-class Account:
-    """Where and as whom to log in (picklable: a parse worker opens its own connection)."""
-
-    host: str
-    port: int
-    security: str
-    username: str
-    password: str = field(repr=False)
-    folder: str
-    ca_file: Path | None
-    timeout: float
-
-
-def _login(account: Account, readonly: bool = False) -> tuple[imapclient.IMAPClient, int]:
-    """A logged-in connection with the folder selected, and the folder's UIDVALIDITY."""
-    where = f"IMAP {account.host}:{account.port}"
-    try:
-        # Loading the system CA bundle costs ~20 ms; only TLS connections need it.
-        context = tls_context(account.ca_file) if account.security != "none" else None
-        client = imapclient.IMAPClient(
-            account.host,
-            port=account.port,
-            ssl=account.security == "ssl",
-            ssl_context=context,
-            timeout=account.timeout,
-        )
-    except ssl.SSLError as exc:
-        raise MailboxError(f"{where}: TLS failed: {tls_problem(exc)}") from exc
-    except (OSError, IMAPClientError) as exc:
-        raise MailboxError(f"{where}: cannot connect: {_why(exc)}") from exc
-    try:
-        if account.security == "starttls":
-            try:
-                client.starttls(context or tls_context(account.ca_file))
-            except ssl.SSLError as exc:
-                raise MailboxError(f"{where}: STARTTLS failed: {tls_problem(exc)}") from exc
-            except IMAPClientError as exc:
-                raise MailboxError(
-                    f"{where}: STARTTLS failed ({_why(exc)}); refusing to continue in plaintext"
-                ) from exc
-        try:
-            client.login(account.username, account.password)
-        except LoginError as exc:
-            raise MailboxAuthError(
-                f"{where}: login as {account.username} refused: {_why(exc)}"
-            ) from exc
-        info = client.select_folder(account.folder, readonly=readonly)
-        return client, int(info[b"UIDVALIDITY"])
-    except MailboxError:
-        _quietly_close(client)
-        raise
-    except (OSError, IMAPClientError) as exc:
-        _quietly_close(client)
-        raise MailboxError(f"{where}: {_why(exc)}") from exc
-
-
-# A reader's connection, kept per process between batches (and passes):
-# (pid, client, UIDVALIDITY it was opened under).
-_READERS: dict[Account, tuple[int, imapclient.IMAPClient, int]] = {}
-
-
-@dataclass(frozen=True)
-class ImapReader:
-    """Fetches planned mails over a connection of its own (read-only, ``BODY.PEEK[]``)."""
-
-    account: Account
-    uidvalidity: int
-
-    def read(self, batch: Sequence[Planned]) -> list[RawMail]:
-        uids = [int(where) for _, where in batch]
-        try:
-            response = self._fetch(uids)
-        except (OSError, IMAPClientError):
-            # A connection kept from an earlier batch may have been dropped: one more try.
-            self._drop()
-            try:
-                response = self._fetch(uids)
-            except (OSError, IMAPClientError) as exc:
-                self._drop()
-                raise MailboxError(
-                    f"IMAP {self.account.host}: reading {self.account.folder} failed: {_why(exc)}"
-                ) from exc
-        mails = []
-        for (ref, _), uid in zip(batch, uids, strict=True):
-            data = response.get(uid) or {}
-            raw = data.get(b"BODY[]")
-            if not isinstance(raw, bytes | bytearray):
-                continue  # expunged since the plan was made
-            arrived = data.get(b"INTERNALDATE")
-            mails.append(
-                RawMail(
-                    bytes(raw),
-                    ref,
-                    _aware(arrived) if isinstance(arrived, dt.datetime) else None,
-                    f"uid {uid}",
-                )
-            )
-        return mails
-
-    def _fetch(self, uids: list[int]) -> dict[int, dict[bytes, object]]:
-        kept = _READERS.get(self.account)
-        if kept is not None and kept[0] == os.getpid() and kept[2] != self.uidvalidity:
-            self._drop()  # opened under an older numbering of the folder
-            kept = None
-        if kept is None or kept[0] != os.getpid():  # never a connection of the parent's
-            client, validity = _login(self.account, readonly=True)
-            if validity != self.uidvalidity:
-                _quietly_close(client)
-                raise MailboxError(
-                    f"IMAP {self.account.host}: {self.account.folder} was renumbered "
-                    "(UIDVALIDITY changed); reading it again"
-                )
-            _READERS[self.account] = kept = (os.getpid(), client, validity)
-        return kept[1].fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])  # type: ignore[no-any-return]
-
-    def _drop(self) -> None:
-        kept = _READERS.pop(self.account, None)
-        if kept is not None and kept[0] == os.getpid():
-            _quietly_close(kept[1])
-
-
-def _batches(uids: list[int], sizes: dict[int, dict[bytes, object]]) -> list[list[int]]:
-    def size(uid: int) -> int:
-        value = sizes[uid].get(b"RFC822.SIZE", 0)
-        return value if isinstance(value, int) else 0
-
-    return batched(uids, [size(uid) for uid in uids])
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    # imapclient returns INTERNALDATE as a naive local-time datetime unless told otherwise.
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.astimezone().astimezone(dt.UTC)
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, socket.timeout):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    text = (str(exc) or type(exc).__name__).strip("b'\"")
-    if "OVERQUOTA" in text.upper():
-        return f"the mailbox is over its quota ({text})"
-    return text
-
-
-def _quietly_close(client: imapclient.IMAPClient) -> None:
-    # The connection is being dropped anyway: whatever goes wrong saying goodbye is moot.
-    try:
-        client.logout()
-    except Exception:
-        with contextlib.suppress(Exception):
-            client.shutdown()
