@@ -1,0 +1,148 @@
+"""Running mailflow: the daemon and its single pass, MTA ingest, the schema, the set-up check,
+the demo."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mailflow.cli.common import (
+    EX_DATAERR,
+    EX_FAILURE,
+    EX_OK,
+    EX_USAGE,
+    load_config,
+    log,
+)
+from mailflow.config import Config
+from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
+from mailflow.delivery.delivery import Delivery
+from mailflow.delivery.mailing import check_templates
+from mailflow.delivery.transports import MaildirTransport, SmtpTransport
+from mailflow.demo import run_demo
+from mailflow.errors import MailflowError
+from mailflow.pipeline.handling import handle
+from mailflow.sources import RawMail
+from mailflow.sources.imap import ImapSource
+from mailflow.store.blobs import BlobStore
+from mailflow.store.database import open_database, redact
+from mailflow.store.schema import init_schema
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+
+    if args.now is not None and not args.once:
+        print("mailflow: run: --now needs --once (a daemon keeps real time)", file=sys.stderr)
+        return EX_USAGE
+    config = load_config(args.config)
+    services = open_services(config)
+    worker = Worker(
+        services,
+        build_mailbox(config, os.environ),
+        build_transport(config, os.environ),
+        startup_check=functools.partial(check_templates, config, args.now or system_clock()),
+    )
+    try:
+        if not args.once:
+            worker.install_signal_handlers()
+            why = worker.run()
+            log.info("mailflow stopped: %s", why)
+            return EX_OK
+        report = worker.run_once(args.now)
+    finally:
+        worker.close()
+    created = sum(1 for o in report.handled if o.action == "created")
+    log.info(
+        "pass done: %d mails handled (%d new tickets) in %.2f s, %d mails sent in %.2f s",
+        len(report.handled),
+        created,
+        report.poll_seconds,
+        report.sent,
+        report.seconds - report.poll_seconds,
+    )
+    for error in report.errors:
+        print(f"mailflow: {error}", file=sys.stderr)
+    return EX_FAILURE if report.errors else EX_OK
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    db = open_database(config.database_url, config.database_busy_seconds)
+    version = init_schema(db)
+    print(f"database ready (schema version {version})")
+    return EX_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+
+    data = sys.stdin.buffer.read()
+    if not data.strip():
+        print("mailflow: ingest: nothing on stdin (no mail to keep)", file=sys.stderr)
+        return EX_DATAERR
+    config = load_config(args.config)
+    services = open_services(config)
+    now = args.now or system_clock()
+    # Unexpected failures inside are quarantined by the workflow itself; what escapes is
+    # database or storage trouble, which main() turns into EX_TEMPFAIL so the MTA retries.
+    outcome = handle(RawMail(data, None, now, "stdin"), now, services)
+    print(f"{outcome.action} {outcome.ticket_number or ''}".strip())
+    if not args.no_send:
+        delivery = Delivery(services, build_transport(config, os.environ))
+        try:
+            delivery.flush(now)
+        except MailflowError as exc:  # the mail is stored; sending is retried by `run`
+            log.warning("acknowledgement queued, not sent yet: %s", exc)
+        finally:
+            delivery.close()
+    return EX_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+
+    config = load_config(args.config)
+    print(f"config ok{f' ({config.source})' if config.source else ' (embedded defaults)'}")
+    failed = False
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("database", lambda: _check_database(config)),
+        ("templates", lambda: _templates_ok(config)),
+    ]
+    mailbox = build_mailbox(config, os.environ)
+    if isinstance(mailbox, ImapSource):
+        steps.append(("mailbox", mailbox.check))
+    else:
+        steps.append(("mailbox", lambda: f"Maildir {config.mailbox.path}"))
+    transport = build_transport(config, os.environ)
+    if isinstance(transport, SmtpTransport | MaildirTransport):
+        steps.append(("smtp", transport.check))
+    for name, step in steps:
+        try:
+            print(f"{name}: {step()}")
+        except MailflowError as exc:
+            print(f"{name}: FAILED: {exc}")
+            failed = True
+    return EX_FAILURE if failed else EX_OK
+
+
+def _templates_ok(config: Config) -> str:
+    check_templates(config, system_clock())
+    return "templates ok (every subject keeps the ticket tag)"
+
+
+def _check_database(config: Config) -> str:
+
+    db = open_database(config.database_url, config.database_busy_seconds)
+    version = init_schema(db)
+    BlobStore(config.storage_path).check_writable()
+    return (
+        f"{redact(config.database_url)} ok (schema {version}); "
+        f"storage {config.storage_path} writable"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+
+    return run_demo(Path(args.dir))

@@ -1,0 +1,142 @@
+"""The command line's grammar: commands, their options, and the checks argparse can make."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from typing import Any
+
+from mailflow import __version__
+
+
+def _common(defaults: bool) -> argparse.ArgumentParser:
+    # The same options before and after the command name; after it they must not reset what was
+    # given before it, hence SUPPRESS as the sub-command default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=None if defaults else argparse.SUPPRESS,
+        help="config file (default: $MAILFLOW_CONFIG, else ./config.toml; "
+        "without one, embedded defaults under the current folder)",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="debug logging",
+    )
+    return common
+
+
+_NOW_HELP = (
+    "act as if it were this moment (ISO 8601 with offset, e.g. 2026-12-01T10:00:00+08:00): "
+    "for tests, replaying a backlog, and moving the clock of deadlines"
+)
+
+
+def _moment(text: str) -> dt.datetime:
+    """``--now``: an ISO 8601 moment with its UTC offset (a time without one is ambiguous)."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no UTC offset; write e.g. {text}+08:00 or {text}Z"
+        )
+    return moment.astimezone(dt.UTC)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    common = _common(defaults=False)
+    top = argparse.ArgumentParser(
+        prog="mailflow",
+        parents=[_common(defaults=True)],
+        description="Email-driven ticket processor.",
+    )
+    top.add_argument("--version", action="version", version=f"mailflow {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _running(sub, common)
+    _tickets(sub, common)
+    _quarantine(sub, common)
+    return top
+
+
+def _running(sub: Any, common: argparse.ArgumentParser) -> None:
+    run = sub.add_parser("run", parents=[common], help="poll the mailbox and send mail")
+    run.add_argument(
+        "--once", action="store_true", help="handle what is waiting, flush the outbox, exit"
+    )
+    run.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
+    sub.add_parser("init-db", parents=[common], help="create or upgrade the database schema")
+    ingest = sub.add_parser(
+        "ingest", parents=[common], help="store one RFC 822 mail read from stdin (MTA pipe)"
+    )
+    ingest.add_argument(
+        "--no-send", action="store_true", help="only queue the acknowledgement; `run` sends it"
+    )
+    ingest.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
+    sub.add_parser(
+        "check", parents=[common], help="validate the config, try the mailbox and the SMTP server"
+    )
+    demo = sub.add_parser(
+        "demo", parents=[common], help="play the support process on a sample desk, no servers"
+    )
+    demo.add_argument(
+        "--dir", default="mailflow-demo", help="demo folder (default ./mailflow-demo)"
+    )
+
+
+# Ticket actions from a shell: summary, value name and value help.
+ACTIONS = {
+    "assign": ("assign to an engineer", "ENGINEER", "name or address"),
+    "status": ("change the status", "STATUS", "in-progress, waiting, resolved"),
+    "priority": ("change the priority", "PRIORITY", "urgent, high, medium, low"),
+    "note": ("add an internal note", "TEXT", "seen by staff only"),
+    "reply": ("reply to the requester", "TEXT", "sent from the support address"),
+    "escalate": ("escalate", "REASON", "why"),
+}
+
+
+def _tickets(sub: Any, common: argparse.ArgumentParser) -> None:
+    tickets = sub.add_parser("tickets", parents=[common], help="list tickets")
+    tickets.add_argument("--status", help="only tickets with this status")
+    tickets.add_argument("--json", action="store_true", help="JSON output")
+    ticket = sub.add_parser("ticket", parents=[common], help="one ticket")
+    ticket_sub = ticket.add_subparsers(dest="ticket_command", required=True, metavar="ACTION")
+    show = ticket_sub.add_parser("show", parents=[common], help="show a ticket")
+    show.add_argument("number")
+    show.add_argument("--json", action="store_true", help="JSON output")
+    for action, (summary, metavar, value_help) in ACTIONS.items():
+        one = ticket_sub.add_parser(action, parents=[common], help=summary)
+        one.add_argument("number")
+        one.add_argument("value", metavar=metavar, nargs="+", help=value_help)
+        one.add_argument(
+            "--as",
+            dest="actor",
+            metavar="EMAIL",
+            default=os.environ.get("MAILFLOW_ACTOR"),
+            help="the configured engineer or supervisor acting (default $MAILFLOW_ACTOR)",
+        )
+        if action == "escalate":
+            one.add_argument("--group", help="escalate to this group")
+
+
+def _quarantine(sub: Any, common: argparse.ArgumentParser) -> None:
+    q_parser = sub.add_parser("quarantine", parents=[common], help="mail that could not be handled")
+    q_sub = q_parser.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
+    q_list = q_sub.add_parser("list", parents=[common], help="held entries")
+    q_list.add_argument("--all", action="store_true", help="also retried and dropped ones")
+    q_list.add_argument("--json", action="store_true", help="JSON output")
+    q_show = q_sub.add_parser("show", parents=[common], help="one entry")
+    q_show.add_argument("id", type=int)
+    q_show.add_argument("--raw", action="store_true", help="write the raw mail to stdout")
+    q_retry = q_sub.add_parser("retry", parents=[common], help="handle the mail again")
+    q_retry.add_argument("id", type=int)
+    q_drop = q_sub.add_parser("drop", parents=[common], help="mark dealt with (bytes are kept)")
+    q_drop.add_argument("id", type=int)

@@ -1,0 +1,151 @@
+"""Looking at and acting on tickets and the quarantine from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from mailflow.cli.common import (
+    EX_FAILURE,
+    EX_OK,
+    load_config,
+    open_read,
+)
+from mailflow.daemon import build_transport, open_services, system_clock
+from mailflow.delivery.delivery import Delivery
+from mailflow.errors import WorkflowError
+from mailflow.pipeline import quarantine
+from mailflow.process.command_lines import CommandLine
+from mailflow.process.engineers import act
+from mailflow.store.database import transaction
+from mailflow.store.models import Ticket
+from mailflow.views import ticket_detail, ticket_summary, ticket_text
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+
+    config = open_read(args)
+    query = Ticket.select().order_by(Ticket.created_at, Ticket.id)
+    if args.status:
+        query = query.where(Ticket.status == args.status)
+    rows = [ticket_summary(t, config.support.tz) for t in query]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EX_OK
+    if not rows:
+        print("no tickets")
+        return EX_OK
+    for r in rows:
+        when = (r["created_at"] or "").replace("T", " ")[:16]
+        print(
+            f"{r['number']:<16} {r['status']:<11} {r['priority']:<7} {when}  "
+            f"{r['requester']:<28} {r['subject']}"
+        )
+    return EX_OK
+
+
+def cmd_ticket(args: argparse.Namespace) -> int:
+    if args.ticket_command != "show":
+        return _ticket_action(args)
+
+    config = open_read(args)
+    number = args.number.strip().strip("[]").upper()
+    ticket = Ticket.get_or_none(Ticket.number == number)
+    if ticket is None:
+        raise WorkflowError(f"no ticket {number}")
+    if args.json:
+        print(json.dumps(ticket_detail(ticket, config.support.tz), ensure_ascii=False, indent=2))
+    else:
+        print(ticket_text(ticket, config.support.tz, config.support.language), end="")
+    return EX_OK
+
+
+def _ticket_action(args: argparse.Namespace) -> int:
+    """The same actions engineers take by mail, with the same rules and the same events."""
+    config = load_config(args.config)
+    services = open_services(config)
+    person = config.person(args.actor or "")
+    if person is None or person.role not in ("engineer", "supervisor"):
+        raise WorkflowError(
+            f"--as {args.actor or '(missing)'}: give a configured engineer or supervisor "
+            "(or set MAILFLOW_ACTOR)"
+        )
+    number = args.number.strip().strip("[]").upper()
+    ticket = Ticket.get_or_none(Ticket.number == number)
+    if ticket is None:
+        raise WorkflowError(f"no ticket {number}")
+    value = " ".join(args.value)
+    action = args.ticket_command
+    text = value if action in ("note", "reply") else ""
+    command = {
+        "assign": ("assign", value),
+        "status": ("status", value),
+        "priority": ("priority", value),
+        "note": ("internal", "yes"),
+        "escalate": (
+            "escalate",
+            f"{args.group} {value}" if getattr(args, "group", None) else value,
+        ),
+    }.get(action)
+    commands = (
+        [CommandLine(command[0], command[0], command[1], f"{command[0]}: {command[1]}")]
+        if command
+        else []
+    )
+    now = system_clock()
+    with transaction(services.db):
+        errors = act(ticket, person, commands, text, now, services)
+    if errors:
+        for error in errors:
+            print(f"mailflow: {number}: {error}", file=sys.stderr)
+        return EX_FAILURE
+    delivery = Delivery(services, build_transport(config, os.environ))
+    try:
+        result = delivery.flush(now)
+    finally:
+        delivery.close()
+    fresh = Ticket.get(Ticket.number == number)
+    print(
+        f"{number}: {action} done; status {fresh.status}, priority {fresh.priority}, "
+        f"handler {fresh.assignee or '-'}; {result.sent} mails sent"
+    )
+    return EX_OK
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    services = open_services(config)
+    tz = config.support.tz
+    action = args.quarantine_command
+    if action == "list":
+        rows = [quarantine.describe(e, tz) for e in quarantine.entries(args.all)]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        elif not rows:
+            print("quarantine is empty")
+        for r in [] if args.json else rows:
+            when = (r["at"] or "").replace("T", " ")[:19]
+            print(f"#{r['id']:<5} {when}  {r['status']:<8} {r['size']:>9} B  {r['error']}")
+        return EX_OK
+    entry = quarantine.get(args.id)
+    if action == "show":
+        if args.raw:
+            sys.stdout.buffer.write(services.store.get(entry.raw_sha256))
+            return EX_OK
+        for key, value in quarantine.describe(entry, tz).items():
+            print(f"{key:>8}: {value}")
+        head = services.store.get(entry.raw_sha256)[:2000].split(b"\n\n", 1)[0]
+        print("\n" + head.decode("utf-8", "replace"))
+        return EX_OK
+    if action == "retry":
+        result = quarantine.retry(entry, system_clock(), services)
+        if isinstance(result, str):
+            print(f"#{entry.id} still cannot be read: {result}")
+            return EX_FAILURE
+        print(f"#{entry.id} {result.action} {result.ticket_number or ''}".rstrip())
+        return EX_OK
+    quarantine.drop(entry, services)
+    print(f"#{entry.id} dropped (its raw bytes stay in {config.storage_path})")
+    return EX_OK
