@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import peewee as pw
 
-from mailflow.config import Config
-from mailflow.delivery.rendering import Renderer
-from mailflow.store.blobs import BlobStore
+if TYPE_CHECKING:  # a bag of collaborators: any layer may take one, so it imports none
+    from mailflow.config import Config
+    from mailflow.delivery.rendering import Renderer
+    from mailflow.store.blobs import BlobStore
 
 MB = 1024 * 1024
 

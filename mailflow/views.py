@@ -12,18 +12,12 @@ content_id) and events
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mailflow.delivery.masking import mask_phone
 from mailflow.delivery.rendering import PRIORITY_LABELS, STATUS_LABELS
-from mailflow.process.masking import mask_phone
-from mailflow.store.models import Attachment, Event, Message, Ticket, aware
-
-
-def iso(moment: dt.datetime | None, tz: ZoneInfo) -> str | None:
-    """A stored timestamp as ISO 8601 with the support time zone's offset."""
-    return None if moment is None else aware(moment).astimezone(tz).isoformat(timespec="seconds")
+from mailflow.store.models import Attachment, Event, Message, Ticket, iso
 
 
 def ticket_summary(ticket: Ticket, tz: ZoneInfo) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from mailflow.config import Duty, Group, Person, from_dict
+from mailflow.delivery.masking import mask_name
 from mailflow.errors import ConfigError
 from mailflow.mail.parsing import parse
 from mailflow.process.choice import on_duty, pick_engineer, route_group
-from mailflow.process.masking import mask_name
 from tests.conftest import ImapAccount
 from tests.helpers import PEOPLE, run_once, show, tickets, today_prefix
 from tests.mails import build

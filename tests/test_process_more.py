@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mailflow.delivery.masking import mask_phone
 from mailflow.mail.parsing import parse
-from mailflow.process.masking import mask_phone
 from tests.conftest import ImapAccount, run_mailflow
 from tests.helpers import DESK, PEOPLE, run_once, show, today_prefix
 from tests.mails import build

@@ -9,14 +9,14 @@ from typing import Any
 
 from mailflow.config import Config, Person
 from mailflow.delivery import outbox
+from mailflow.delivery.masking import mask_name, mask_phone
 from mailflow.delivery.mime import OutgoingMail
 from mailflow.delivery.rendering import Renderer
 from mailflow.mail.addresses import Address
 from mailflow.mail.attachments import ParsedAttachment
 from mailflow.mail.parsing import InboundMail
-from mailflow.process.answers import RATINGS
-from mailflow.process.masking import mask_name, mask_phone
 from mailflow.services import MB, Services
+from mailflow.spec import RATINGS
 from mailflow.store import ids
 from mailflow.store.models import Ticket
 from mailflow.store.rows import add_event

@@ -27,10 +27,10 @@ from mailflow.pipeline.preparing import Prepared, prepare_all
 from mailflow.pipeline.routing import Decision, route
 from mailflow.process import followup, intake
 from mailflow.process.confirmation import closed_beyond_window
+from mailflow.process.records import store_inbound
 from mailflow.services import MB, Services
 from mailflow.sources import RawMail
 from mailflow.store.database import transaction
-from mailflow.store.messages import store_inbound
 from mailflow.store.models import Message, Quarantine, Receipt, Ticket, Undeliverable, utc
 from mailflow.store.rows import add_event, insert_row
 

@@ -18,8 +18,7 @@ from mailflow.pipeline.handling import Outcome, handle
 from mailflow.services import Services
 from mailflow.sources import RawMail
 from mailflow.store.database import transaction
-from mailflow.store.models import Quarantine, aware, utc
-from mailflow.views import iso
+from mailflow.store.models import Quarantine, aware, iso, utc
 
 
 def entries(include_done: bool = False) -> list[Quarantine]:

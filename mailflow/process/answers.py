@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from mailflow.spec import RATINGS, RATINGS_EN
+
 # The spec's four levels. Numbers count up like stars: 4 is the best (the survey mail shows
 # each number next to its word, so nobody has to guess).
-RATINGS = {4: "非常满意", 3: "满意", 2: "一般", 1: "不满意"}
-RATINGS_EN = {4: "very satisfied", 3: "satisfied", 2: "neutral", 1: "dissatisfied"}
 
 _NO = (
     "未解决",

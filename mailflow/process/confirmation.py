@@ -9,8 +9,9 @@ from mailflow.delivery.mailing import notify_staff, send_template
 from mailflow.mail.addresses import Address
 from mailflow.mail.parsing import InboundMail
 from mailflow.mail.quoting import visible_text
-from mailflow.process.answers import RATINGS, RATINGS_EN, confirmation, rating
+from mailflow.process.answers import confirmation, rating
 from mailflow.services import Services
+from mailflow.spec import RATINGS, RATINGS_EN
 from mailflow.store.database import transaction
 from mailflow.store.models import Ticket, aware, utc
 from mailflow.store.rows import add_event

@@ -14,8 +14,8 @@ from mailflow.mail.trust import why_untrusted
 from mailflow.process.confirmation import requester_reply
 from mailflow.process.engineers import refuse_unverified, staff_reply
 from mailflow.process.intake import why_no_auto_reply
+from mailflow.process.records import store_inbound
 from mailflow.services import Services
-from mailflow.store.messages import store_inbound
 from mailflow.store.models import Ticket, utc
 from mailflow.store.rows import add_event
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from mailflow.config import Config, Group, Person
 from mailflow.delivery import outbox
 from mailflow.delivery.mailing import acknowledge, note_refused
+from mailflow.delivery.masking import mask_phone
 from mailflow.delivery.rendering import pick_language
 from mailflow.mail import headers
 from mailflow.mail.addresses import Address, clean_name
@@ -26,10 +27,9 @@ from mailflow.process.choice import pick_engineer, route_group
 from mailflow.process.command_lines import split_intake
 from mailflow.process.commands import deadlines
 from mailflow.process.grading import DEFAULT_RULES, Grade, Rule, grade
-from mailflow.process.masking import mask_phone
+from mailflow.process.records import store_inbound
 from mailflow.services import Services
 from mailflow.store import ids
-from mailflow.store.messages import store_inbound
 from mailflow.store.models import Ticket, aware, utc
 from mailflow.store.rows import add_event, create_row
 

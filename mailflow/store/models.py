@@ -29,6 +29,11 @@ def aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
 
 
+def iso(moment: dt.datetime | None, tz: dt.tzinfo) -> str | None:
+    """A stored timestamp as ISO 8601 with the support time zone's offset."""
+    return None if moment is None else aware(moment).astimezone(tz).isoformat(timespec="seconds")
+
+
 class JSONField(pw.TextField):
     """JSON kept as text: portable across SQLite and PostgreSQL, readable in a SQL shell."""
 

@@ -1,0 +1,184 @@
+"""The sections about where mail comes from and goes to, where things are kept, and limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailflow.config.model import (
+    DEFAULT_SLA,
+    LANGUAGES,
+    PRIORITIES,
+    SECURITY,
+    LimitsConfig,
+    LoopConfig,
+    MailboxConfig,
+    SlaTarget,
+    SmtpConfig,
+    SupportConfig,
+)
+from mailflow.config.reader import _address, _resolve, _Section
+from mailflow.errors import ConfigError
+
+
+def _support(s: _Section) -> SupportConfig:
+    tz_name = s.text("timezone", "Asia/Shanghai")
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(s.key("timezone"), f"unknown time zone {tz_name!r}") from None
+    prefix = s.text("ticket_prefix", "TS")
+    if not re.fullmatch(r"[A-Z]{1,8}", prefix):
+        raise ConfigError(s.key("ticket_prefix"), "must be 1 to 8 capital letters A-Z")
+    support = SupportConfig(
+        address=_address(s, "address", "support@example.com"),
+        name=s.text("name", "IT Support"),
+        timezone=tz_name,
+        language=s.choice("language", LANGUAGES, "zh_CN"),
+        ticket_prefix=prefix,
+    )
+    s.finish()
+    return support
+
+
+def _endpoint(
+    s: _Section, network: str, local: str, ports: dict[str, int]
+) -> tuple[str, str, int, str]:
+    """kind, security, port (defaulting by security) and host of a server section."""
+    kind = s.choice("kind", (network, local), local)
+    security = s.choice("security", SECURITY, "ssl")
+    port = s.integer("port", ports[security], 1, 65535)
+    host = s.text("host", "")
+    if kind == network and not host:
+        raise ConfigError(s.key("host"), f'is required when kind = "{network}"')
+    return kind, security, port, host
+
+
+def _mailbox(s: _Section) -> MailboxConfig:
+    kind, security, port, host = _endpoint(
+        s, "imap", "maildir", {"ssl": 993, "starttls": 143, "none": 143}
+    )
+    since_raw = s.text("first_run_since", "")
+    since: dt.date | None = None
+    if since_raw:
+        try:
+            since = dt.date.fromisoformat(since_raw)
+        except ValueError:
+            raise ConfigError(s.key("first_run_since"), "must be a date like 2026-01-31") from None
+    folder = s.text("folder", "INBOX")
+    processed = s.text("processed_folder", "")
+    if processed and processed == folder:
+        raise ConfigError(s.key("processed_folder"), "must differ from mailbox.folder")
+    mailbox = MailboxConfig(
+        kind=kind,
+        host=host,
+        port=port,
+        security=security,
+        username=s.text("username", ""),
+        password=s.secret("password", "MAILFLOW_IMAP_PASSWORD"),
+        folder=folder,
+        processed_folder=processed,
+        quarantine_folder=s.text("quarantine_folder", ""),
+        path=s.path("path", "var/maildir"),
+        poll_seconds=s.integer("poll_seconds", 30, 1, 86400),
+        ca_file=s.optional_path("ca_file"),
+        timeout_seconds=s.integer("timeout_seconds", 60, 1, 3600),
+        first_run=s.choice("first_run", ("unseen", "new", "all"), "unseen"),
+        first_run_since=since,
+    )
+    if kind == "imap" and not mailbox.username:
+        raise ConfigError(s.key("username"), 'is required when kind = "imap"')
+    if mailbox.ca_file is not None and not mailbox.ca_file.is_file():
+        raise ConfigError(s.key("ca_file"), f"no such file: {mailbox.ca_file}")
+    s.finish()
+    return mailbox
+
+
+def _smtp(s: _Section) -> SmtpConfig:
+    kind, security, port, host = _endpoint(
+        s, "smtp", "maildir", {"ssl": 465, "starttls": 587, "none": 25}
+    )
+    smtp = SmtpConfig(
+        kind=kind,
+        host=host,
+        port=port,
+        security=security,
+        username=s.text("username", ""),
+        password=s.secret("password", "MAILFLOW_SMTP_PASSWORD"),
+        path=s.path("path", "var/sent"),
+        ca_file=s.optional_path("ca_file"),
+        timeout_seconds=s.integer("timeout_seconds", 60, 1, 3600),
+        max_attempts=s.integer("max_attempts", 12, 1, 1000),
+        retry_base_seconds=s.integer("retry_base_seconds", 30, 1, 86400),
+        retry_max_seconds=s.integer("retry_max_seconds", 3600, 1, 7 * 86400),
+    )
+    if smtp.ca_file is not None and not smtp.ca_file.is_file():
+        raise ConfigError(s.key("ca_file"), f"no such file: {smtp.ca_file}")
+    s.finish()
+    return smtp
+
+
+def _sla(s: _Section) -> dict[str, SlaTarget]:
+    targets: dict[str, SlaTarget] = {}
+    for priority in PRIORITIES:
+        sub = s.sub(priority)
+        respond, resolve = DEFAULT_SLA[priority]
+        target = SlaTarget(
+            respond_minutes=sub.integer("respond_minutes", respond, 1, 525600),
+            resolve_minutes=sub.integer("resolve_minutes", resolve, 1, 525600),
+        )
+        if target.resolve_minutes < target.respond_minutes:
+            raise ConfigError(sub.key("resolve_minutes"), "must not be less than respond_minutes")
+        sub.finish()
+        targets[priority] = target
+    s.finish()
+    return targets
+
+
+def _database_url(s: _Section, base: Path) -> str:
+    url = s.text("url", "sqlite:///var/mailflow.db")
+    scheme = url.split(":", 1)[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(s.key("url"), f"unsupported database {scheme!r} (sqlite or postgresql)")
+    if scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigError(s.key("url"), "must look like sqlite:///var/mailflow.db")
+        if path != ":memory:":
+            url = "sqlite:///" + str(_resolve(base, path))
+    return url
+
+
+def _limits(s: _Section) -> LimitsConfig:
+    limits = LimitsConfig(
+        max_attachment_mb=s.integer("max_attachment_mb", 20, 1, 2048),
+        max_attachments_total_mb=s.integer("max_attachments_total_mb", 50, 1, 4096),
+        max_attachments=s.integer("max_attachments", 50, 1, 10000),
+        max_mail_mb=s.integer("max_mail_mb", 100, 1, 4096),
+    )
+    s.finish()
+    return limits
+
+
+def _loops(s: _Section) -> LoopConfig:
+    loops = LoopConfig(
+        max_per_address_per_hour=s.integer("max_per_address_per_hour", 5, 1, 1000),
+    )
+    s.finish()
+    return loops
+
+
+def _storage(s: _Section) -> Path:
+    path = s.path("path", "var/store")
+    s.finish()
+    return path
+
+
+def _templates(s: _Section) -> Path | None:
+    path = s.optional_path("path")
+    if path is not None and not path.is_dir():
+        raise ConfigError(s.key("path"), f"no such folder: {path}")
+    s.finish()
+    return path
