@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,27 @@ def test_whole_mail_body_subject_and_name(text: str, encoding: str, label: str) 
 def test_nothing_decodable_still_returns_text() -> None:
     decoded, note = decode(b"\xff\xfe\xfa\x00\x81", "no-such-charset")
     assert isinstance(decoded, str) and note
+
+
+SAMPLES = Path(__file__).resolve().parent / "mail" / "charsets"
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding"),
+    [("traditional.txt", "big5"), ("simplified.txt", "gb18030"), ("traditional.txt", "gb18030")],
+)
+def test_unlabelled_big5_and_gb18030_are_told_apart(name: str, encoding: str) -> None:
+    """Every sample line, unlabelled, decodes to its own text: Big5 is no longer taken for
+    GB18030, and GB18030 (simplified, or traditional characters written in GBK) stays GB18030.
+    The samples are the evidence behind ``charsets._reads_as_big5``."""
+    lines = (SAMPLES / name).read_text(encoding="utf-8").splitlines()
+    wrong = [line for line in lines if decode(line.encode(encoding), None)[0] != line]
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize(
+    "text", ["Temperatur 25°C bitte", "Ärger über Öl", "À côté de la gare", "±5 µm Toleranz"]
+)
+def test_western_text_with_high_bytes_is_not_taken_for_big5(text: str) -> None:
+    """Latin-1/cp1252 bytes in Big5's lead range (°, Ä, À, ±) between letters stay Western."""
+    assert decode(text.encode("cp1252"), None)[0] == text

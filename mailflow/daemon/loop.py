@@ -31,7 +31,7 @@ from mailflow.delivery.delivery import Delivery
 from mailflow.delivery.sender import SenderProcess
 from mailflow.delivery.transports import Transport
 from mailflow.errors import MailboxAuthError, MailboxError, SenderGone, StorageError
-from mailflow.process.confirmation import close_silent
+from mailflow.process.closing import close_silent
 from mailflow.services import Services
 from mailflow.sources import Mailbox
 

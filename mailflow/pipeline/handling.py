@@ -26,7 +26,7 @@ from mailflow.pipeline.lookups import lookups
 from mailflow.pipeline.preparing import Prepared, prepare_all
 from mailflow.pipeline.routing import Decision, route
 from mailflow.process import followup, intake
-from mailflow.process.confirmation import closed_beyond_window
+from mailflow.process.closing import closed_beyond_window
 from mailflow.process.records import store_inbound
 from mailflow.services import MB, Services
 from mailflow.sources import RawMail

@@ -1,33 +1,19 @@
-"""The end of a ticket (spec steps 5 and 6): confirmation, survey, reopening, closing."""
+"""Spec step 5: the requester confirms (or not) and rates; a reply reopens a ticket that is not
+solved. Closing itself is ``closing``."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from mailflow.config import Config
-from mailflow.delivery.mailing import notify_staff, send_template
-from mailflow.mail.addresses import Address
+from mailflow.delivery.mailing import notify_staff
 from mailflow.mail.parsing import InboundMail
 from mailflow.mail.quoting import visible_text
 from mailflow.process.answers import confirmation, rating
+from mailflow.process.closing import close
 from mailflow.services import Services
-from mailflow.spec import RATINGS, RATINGS_EN
-from mailflow.store.database import transaction
-from mailflow.store.models import Ticket, aware, utc
+from mailflow.spec import RATINGS
+from mailflow.store.models import Ticket, utc
 from mailflow.store.rows import add_event
-
-
-def closed_beyond_window(number: str, now: dt.datetime, config: Config) -> str:
-    """Why a reply to ``number`` starts a new ticket (closed too long ago), or ""."""
-    ticket = Ticket.get_or_none(Ticket.number == number)
-    if ticket is None or ticket.status != "closed" or ticket.closed_at is None:
-        return ""
-    if aware(ticket.closed_at) + dt.timedelta(days=config.reopen_days) >= now:
-        return ""
-    return (
-        f"reply to {number}, closed {aware(ticket.closed_at):%Y-%m-%d}, after the "
-        f"{config.reopen_days}-day reopen window; see {number}"
-    )
 
 
 def requester_reply(
@@ -94,30 +80,6 @@ def reopen(
         )
 
 
-def close(
-    ticket: Ticket,
-    now: dt.datetime,
-    services: Services,
-    actor: str,
-    why: str,
-    mail: InboundMail | None,
-) -> None:
-    before = ticket.status
-    ticket.status = "closed"
-    ticket.closed_at = utc(now)
-    add_event(ticket, now, actor, "closed", before=before, reason=why)
-    requester = Address(ticket.requester_name, ticket.requester_email)
-    send_template(
-        ticket,
-        "survey",
-        mail,
-        requester,
-        now,
-        services,
-        ratings=RATINGS if ticket.language == "zh_CN" else RATINGS_EN,
-    )
-
-
 def rate(
     ticket: Ticket,
     answer: tuple[int, str],
@@ -151,25 +113,3 @@ def rate(
                 services,
                 comment=comment,
             )
-
-
-def close_silent(now: dt.datetime, services: Services) -> list[str]:
-    """Close resolved tickets whose requester stayed silent for ``confirm_days`` (with survey)."""
-    limit = utc(now - dt.timedelta(days=services.config.confirm_days))
-    closed = []
-    with transaction(services.db):
-        for ticket in Ticket.select().where(
-            (Ticket.status == "resolved") & (Ticket.resolved_at <= limit)
-        ):
-            close(
-                ticket,
-                now,
-                services,
-                "system",
-                f"no answer {services.config.confirm_days} days after resolution",
-                None,
-            )
-            ticket.updated_at = utc(now)
-            ticket.save()
-            closed.append(ticket.number)
-    return closed
