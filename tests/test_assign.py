@@ -164,3 +164,26 @@ def test_ticket_is_routed_assigned_and_the_supervisor_alerted(
     log = run_once(e2e_config)
     assert f"{number} follow-up from wang.wei@example.com" in log
     assert len(tickets(e2e_config)) == 2
+
+
+def test_requesters_see_the_handlers_address_only_when_configured(
+    e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    """By default the acknowledgement names the handler masked (王*) and never their address;
+    with [support] show_handler_address = true it shows the address as well."""
+    base = e2e_config.read_text()
+    e2e_config.write_text(base + PEOPLE)
+    imap_account.append(build("w@example.cn", imap_account.user, "OA 无法提交", "报错"))
+    run_once(e2e_config)
+    [ack] = [m for m in smtp_server.wait_for(2) if m.rcpt_tos == ["w@example.cn"]]
+    assert "王*" in parse(ack.data).text and "wang.wei@example.com" not in parse(ack.data).text
+    shown = base.replace(
+        'ticket_prefix = "TS"', 'ticket_prefix = "TS"\nshow_handler_address = true'
+    )
+    e2e_config.write_text(shown + PEOPLE)
+    imap_account.append(build("z@example.cn", imap_account.user, "OA 无法提交", "又报错"))
+    run_once(e2e_config)
+    [ack] = [m for m in smtp_server.wait_for(4) if m.rcpt_tos == ["z@example.cn"]]
+    mail = parse(ack.data)
+    assert "王* <wang.wei@example.com>" in mail.text
+    assert "&lt;wang.wei@example.com&gt;" in (mail.html or "")

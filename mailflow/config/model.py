@@ -50,6 +50,9 @@ class SupportConfig:
     timezone: str
     language: str
     ticket_prefix: str
+    # Requesters see the handler's name masked (王*, spec step 3) and never their address,
+    # unless this is on: then the address is shown too, for desks that want direct contact.
+    show_handler_address: bool = False
 
     @property
     def tz(self) -> ZoneInfo:

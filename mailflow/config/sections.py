@@ -38,6 +38,7 @@ def _support(s: _Section) -> SupportConfig:
         timezone=tz_name,
         language=s.choice("language", LANGUAGES, "zh_CN"),
         ticket_prefix=prefix,
+        show_handler_address=bool(s.get("show_handler_address", bool, False)),
     )
     s.finish()
     return support

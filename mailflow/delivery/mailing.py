@@ -39,6 +39,10 @@ def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
         "respond_minutes": target.respond_minutes,
         "resolve_minutes": target.resolve_minutes,
         "handler": mask_name(handler.name) if handler else None,
+        # Shown to requesters only where the desk chose to ([support] show_handler_address).
+        "handler_address": handler.email
+        if handler and config.support.show_handler_address
+        else None,
         "handler_name": handler.name if handler else None,
         "category": ticket.category,
         "group": ticket.group,
@@ -122,6 +126,7 @@ def sample_ticket(number: str, now: dt.datetime) -> dict[str, Any]:
         "respond_minutes": 15,
         "resolve_minutes": 120,
         "handler": None,
+        "handler_address": None,
         "handler_name": None,
         "category": None,
         "group": None,
