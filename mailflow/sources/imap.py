@@ -216,6 +216,13 @@ class ImapSource:
                 self._move(client, aside, self.quarantine_folder)
         except (OSError, IMAPClientError) as exc:
             self.close()
+            if "overquota" in str(exc).lower().replace(" ", ""):
+                raise MailboxError(
+                    f"IMAP {self.host}: the support mailbox {self.username} is over its quota, "
+                    f"so handled mail cannot be copied to {self.processed_folder!r}: make room or "
+                    f"raise the quota; the mail stays in {self.folder} (marked read, its tickets "
+                    "made) and is moved on a later pass"
+                ) from exc
             raise MailboxError(
                 f"IMAP {self.host}: marking {len(uids)} mails handled failed: {why(exc)}"
             ) from exc
