@@ -1,7 +1,9 @@
 """mailflow: an email-driven ticket processor.
 
-Data flow, one module per arrow: ``sources`` (mailbox) → ``parsing`` → ``routing`` → ``workflow``
-(one transaction: message, ticket, events, outbox rows) → ``outbox`` → ``transports`` (SMTP).
+The tree is the data flow: ``sources`` (mailbox) → ``mail`` (bytes → InboundMail) → ``pipeline``
+(prepare, route, one transaction per group) → ``process`` (one module per step of the support
+process) → ``delivery`` (templates, MIME, the outbox, sending) → SMTP; ``store`` below them all,
+``daemon`` and ``cli`` at the edge. The README's "How it works" maps every step to its module.
 """
 
 __version__ = "0.1.0"

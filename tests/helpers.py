@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import random
+import subprocess
+import sys
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tests.conftest import NOW, run_mailflow
+from mailflow import config as config_mod
+from mailflow.daemon import Worker, build_transport, open_services
+from mailflow.pipeline.handling import handle
+from mailflow.sources import RawMail
+from tests.conftest import NOW, mailflow_env, run_mailflow, write_config
+from tests.mails import build
+from tests.servers import SmtpServer
 
 
 def today_prefix() -> str:
@@ -81,3 +92,84 @@ name = "前台小刘"
 email = "desk.liu@example.com"
 role = "service_desk"
 """
+
+
+# -- a daemon as a process ----------------------------------------------------------------
+
+
+def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailflow", "-c", str(config), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),
+        env=mailflow_env(),
+    )
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+# -- a local Maildir ----------------------------------------------------------------------
+
+
+def deliver(maildir: Path, name: str, data: bytes, age_days: float = 0, seen: bool = False) -> Path:
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    target = maildir / ("cur" if seen else "new") / (name + (":2,S" if seen else ""))
+    target.write_bytes(data)
+    when = time.time() - age_days * 86400
+    os.utime(target, (when, when))
+    return target
+
+
+# -- an in-process worker without a mailbox, for the outbox ---------------------------------
+
+T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
+
+
+class NoMailbox:
+    def plan(self, now: dt.datetime) -> list[list[tuple[str, str]]]:
+        return []
+
+    def reader(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("nothing to read")
+
+    def ack(self, source_ref: str) -> None: ...
+    def owns(self, source_ref: str) -> bool:
+        return False
+
+    def close(self) -> None: ...
+
+
+def make_worker(tmp_path: Path, smtp: SmtpServer, password: str = "smtp-pass") -> Worker:
+    path = write_config(
+        tmp_path,
+        f"""
+        [smtp]
+        kind = "smtp"
+        host = "127.0.0.1"
+        port = {smtp.port}
+        security = "none"
+        username = "mailer"
+        password = "{password}"
+        retry_base_seconds = 60
+        retry_max_seconds = 600
+        max_attempts = 3
+    """,
+    )
+    cfg = config_mod.load(path)
+    services = open_services(cfg)
+    return Worker(
+        services, NoMailbox(), build_transport(cfg, {}), clock=lambda: T0, rng=random.Random(7)
+    )
+
+
+def new_ticket(worker: Worker, n: int = 1) -> None:
+    raw = build(f"user{n}@example.com", "support@example.com", f"problem {n}", "help")
+    assert handle(RawMail(raw, f"test:{n}"), T0, worker.services).action == "created"

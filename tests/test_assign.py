@@ -30,6 +30,8 @@ AWAY = Person("Tom Lee", "tom.lee@example.com", "engineer", ("系统运维组",)
 
 
 def test_route_group() -> None:
+    """The first group whose categories and priorities take a ticket wins; else the default
+    group."""
     groups = [OPS, HW, DEFAULT]
     assert route_group(groups, "网络", "medium")[0] == OPS
     assert route_group(groups, "外设", "low")[0] == HW
@@ -40,6 +42,7 @@ def test_route_group() -> None:
 
 
 def test_pick_engineer_strategies() -> None:
+    """Fewest open tickets and round robin both skip engineers who are away."""
     people = [WANG, ZHAO, AWAY]
     chosen, why = pick_engineer(OPS, people, {"wang.wei@example.com": 3}, None, "fewest_open")
     assert chosen == ZHAO and "fewest open" in why
@@ -57,6 +60,8 @@ def test_pick_engineer_strategies() -> None:
 
 
 def test_duty_roster() -> None:
+    """The supervisor on duty follows the roster's days and hours, night shifts over midnight
+    included."""
     day = Duty("li.na@example.com", ("mon", "tue", "wed", "thu", "fri"), dt.time(9), dt.time(18))
     night = Duty(
         "chen.gang@example.com",
@@ -82,6 +87,7 @@ def test_mask_name(name: str, masked: str) -> None:
 
 
 def test_people_and_groups_are_validated(tmp_path: Path) -> None:
+    """A group, supervisor or duty day that names nothing configured is refused with its key."""
     with pytest.raises(ConfigError, match=r"people\[0\]\.groups: no group named 'X'"):
         from_dict({"people": [{"name": "a", "email": "a@x.com", "groups": ["X"]}]}, tmp_path)
     with pytest.raises(ConfigError, match=r"groups\[0\]\.supervisor: a@x\.com is not a person"):
@@ -107,6 +113,9 @@ def test_people_and_groups_are_validated(tmp_path: Path) -> None:
 def test_ticket_is_routed_assigned_and_the_supervisor_alerted(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """End to end: grading picks the group, the engineer gets the whole ticket, the supervisor
+    on duty
+    an alert."""
     e2e_config.write_text(e2e_config.read_text() + PEOPLE)
     imap_account.append(
         build(

@@ -29,6 +29,7 @@ def multipart(*parts: bytes) -> bytes:
 
 
 def test_gbk_filenames_rfc2231_and_raw_8bit() -> None:
+    """GBK file names arrive readable whether RFC 2231-encoded or raw 8-bit."""
     rfc2231 = (
         b"Content-Type: application/octet-stream\r\n"
         b"Content-Disposition: attachment; filename*=gbk''%D6%D0%CE%C4%B1%A8%B8%E6.txt"
@@ -55,6 +56,7 @@ def test_inline_image_keeps_its_content_id() -> None:
 
 
 def test_attached_mail_becomes_an_eml_named_after_its_subject() -> None:
+    """A forwarded mail attachment is kept as a .eml file named after its subject."""
     inner = build("b@example.com", "a@example.cn", "原始问题：打印机", "inner body")
     part = b"Content-Type: message/rfc822\r\n\r\n" + inner
     [attachment] = parse(multipart(part)).attachments
@@ -82,6 +84,7 @@ def _tnef(files: list[tuple[str, bytes]]) -> bytes:
 
 
 def test_winmail_dat_is_unpacked() -> None:
+    """Outlook's winmail.dat (TNEF) is unpacked into the files it carries."""
     dat = _tnef([("report.docx", b"PK\x03\x04docx"), ("Übersicht.txt", b"hello")])
     part = (
         b"Content-Type: application/ms-tnef; name=winmail.dat\r\n"
@@ -100,6 +103,7 @@ def test_winmail_dat_is_unpacked() -> None:
 
 
 def test_limits() -> None:
+    """Attachments over the per-file, total or count limits are refused with the reason."""
     items = tuple(
         ParsedAttachment(f"f{i}", "x/y", b"x" * size) for i, size in enumerate([10, 50, 30, 30, 5])
     )
@@ -116,6 +120,8 @@ def test_limits() -> None:
 def test_oversized_attachment_still_makes_a_ticket_and_the_requester_is_told(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """An attachment over the limit costs only itself: the ticket is made and the requester told why
+    the file is missing."""
     e2e_config.write_text(e2e_config.read_text() + "[limits]\nmax_attachment_mb = 1\n")
     big = ("服务器日志.zip", "application/zip", b"\x00" * (1024 * 1024 + 1))
     small = ("screenshot.png", "image/png", b"\x89PNG small")

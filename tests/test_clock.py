@@ -37,6 +37,7 @@ def test_a_pass_and_an_ingest_run_at_the_given_moment(
 
 
 def test_a_moment_without_offset_or_outside_once_is_refused(e2e_config: Path) -> None:
+    """--now needs an offset and --once; otherwise exit 2 with one line, no traceback."""
     naive = run_mailflow(e2e_config, "run", "--once", "--now", "2026-12-01T10:00:00")
     assert naive.returncode == 2
     assert "has no UTC offset" in naive.stderr and "Traceback" not in naive.stderr

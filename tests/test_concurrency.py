@@ -24,11 +24,9 @@ from mailflow.sources import RawMail
 from mailflow.store.database import open_database, sqlite_file, transaction
 from mailflow.store.models import Event, Outbox
 from tests.conftest import ImapAccount, write_config
-from tests.helpers import run_once, tickets
+from tests.helpers import deliver, run_once, start_daemon, tickets, wait_until
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_daemon import start_daemon, wait_until
-from tests.test_maildir import deliver
 
 T0 = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)
 
@@ -71,6 +69,9 @@ def planned(mails: list[RawMail]) -> list[tuple[str, str]]:
 
 
 def test_parse_workers_prepare_what_the_main_process_would(tmp_path: Path) -> None:
+    """Parse workers produce exactly what the main process would have: the same mails,
+    attachments and
+    digests."""
     services = services_in(tmp_path)
     limits = attachment_limits(services.config)
     mails = raws(7)
@@ -94,6 +95,8 @@ def test_parse_workers_prepare_what_the_main_process_would(tmp_path: Path) -> No
 
 
 def test_a_dead_parse_worker_costs_speed_not_mail(tmp_path: Path) -> None:
+    """A parse worker killed mid-batch: its group is re-read in the main process and every mail is
+    recorded once."""
     services = services_in(tmp_path)
     preparer = Preparer(services.store, attachment_limits(services.config), workers=1)
     preparer.start()
@@ -126,6 +129,7 @@ def one_acknowledgement(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_journal_marks_reach_the_database_once(tmp_path: Path) -> None:
+    """Sent marks in the journal reach the database exactly once, a torn last line included."""
     services, row, database_file = one_acknowledgement(tmp_path)
     journal = SentJournal(database_file)
     journal.record(Mark(row.id, T0, ("cc@example.com: 550 no such user",)))
@@ -143,6 +147,7 @@ def test_journal_marks_reach_the_database_once(tmp_path: Path) -> None:
 
 
 def test_a_dead_process_journal_is_moved_in_and_removed(tmp_path: Path) -> None:
+    """A dead process's journal is settled by whoever looks next and then removed."""
     services, row, database_file = one_acknowledgement(tmp_path)
 
     def write_and_die() -> None:
@@ -180,6 +185,8 @@ class _NoTransport:
 
 
 def test_write_lock_is_shared_across_processes(tmp_path: Path) -> None:
+    """The flock write lock serialises writers across processes and times out with a
+    StorageError."""
     url = f"sqlite:///{tmp_path}/lock.db"
     db = open_database(url, busy_seconds=1)
     ready = multiprocessing.get_context("spawn").Event()
@@ -210,6 +217,8 @@ def _hold_lock(url: str, ready, seconds: float) -> None:  # type: ignore[no-unty
 
 
 def test_helpers_die_with_a_killed_daemon(tmp_path: Path) -> None:
+    """SIGKILL of the daemon takes its parse workers and sending process along
+    (PR_SET_PDEATHSIG)."""
     config = write_config(
         tmp_path, "[mailbox]\npoll_seconds = 1\n[performance]\nparse_workers = 1\n"
     )

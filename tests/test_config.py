@@ -50,6 +50,7 @@ def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None
 
 
 def test_defaults_are_sqlite_and_maildir_relative_to_config(tmp_path: Path) -> None:
+    """Without settings, SQLite and Maildirs sit next to the config file."""
     cfg = load(tmp_path, "")
     assert cfg.database_url == f"sqlite:///{tmp_path}/var/mailflow.db"
     assert cfg.mailbox.kind == "maildir" and cfg.mailbox.path == tmp_path / "var/maildir"
@@ -88,6 +89,7 @@ def test_defaults_are_sqlite_and_maildir_relative_to_config(tmp_path: Path) -> N
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, body: str, key: str, problem: str) -> None:
+    """Every bad value is one ConfigError that names its key and what was wrong."""
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, body)
     assert caught.value.key == key
@@ -105,6 +107,7 @@ def test_password_comes_from_named_environment_variable(tmp_path: Path) -> None:
 
 
 def test_cli_reports_bad_config_in_one_line_without_traceback(tmp_path: Path) -> None:
+    """A bad config is one line on stderr and exit 78, never a traceback."""
     path = write_config(tmp_path, '[mailbox]\nport = "993"\n')
     for command in (["check"], ["run", "--once"], ["tickets"]):
         result = run_mailflow(path, *command)

@@ -33,6 +33,7 @@ ENGINEER = "王伟 <wang.wei@example.com>"
     ],
 )
 def test_confirmation_words(text: str, meaning: str) -> None:
+    """What a requester's reply to a resolved ticket means: yes, no, or more text."""
     assert confirmation(text) == meaning
 
 
@@ -51,12 +52,15 @@ def test_confirmation_words(text: str, meaning: str) -> None:
     ],
 )
 def test_survey_answers(text: str, answer: tuple[int, str] | None) -> None:
+    """Survey replies are read as the four levels by number, word or mailto body, with a comment."""
     assert rating(text) == answer
 
 
 def test_resolve_confirm_survey_rate(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """End to end: resolved, confirmed, closed with a survey, rated; 不满意 alerts the
+    supervisor."""
     e2e_config.write_text(e2e_config.read_text() + PEOPLE)
     support = imap_account.user
     imap_account.append(build(REQUESTER, support, "VPN 连不上", "提示错误 809"))
@@ -117,6 +121,7 @@ def test_resolve_confirm_survey_rate(
 def test_silence_closes_a_resolved_ticket(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """A resolved ticket nobody answers closes after confirm_days (moved clock), with the survey."""
     e2e_config.write_text(e2e_config.read_text() + PEOPLE)
     support = imap_account.user
     imap_account.append(build(REQUESTER, support, "打印机卡纸", "三楼"))

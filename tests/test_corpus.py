@@ -111,6 +111,9 @@ def _compare(box: Path) -> dict[str, bool]:
 
 
 def test_corpus_matches_except_documented_differences() -> None:
+    """Zammad's 116 real mails: sender, subject and body match Zammad's results except the
+    documented
+    differences, each still the documented one."""
     cases = _cases()
     assert len(cases) >= 100, "the corpus looks truncated"
     checked = matched = 0

@@ -32,6 +32,8 @@ TIME_BUDGET = 75.0  # seconds of killing, at most
 def test_sigkill_at_random_moments(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """A real daemon SIGKILLed at random moments while ingesting: every mail one ticket, every
+    requester acknowledged, re-sends no more than kills."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     print(f"crash test seed {seed}")

@@ -7,33 +7,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import mailflow_env, run_mailflow, write_config
+from tests.helpers import deliver, start_daemon, wait_until
 from tests.mails import build
 from tests.servers import Dovecot, SmtpServer
-from tests.test_maildir import deliver
-
-
-def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mailflow", "-c", str(config), "run"],
-        stdout=subprocess.DEVNULL,
-        stderr=open(log, "wb"),
-        env=mailflow_env(),
-    )
-
-
-def wait_until(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def ticket_count(config: Path) -> int:

@@ -18,6 +18,8 @@ REQUESTER = "wang.fang@example.cn"
 
 
 def test_split_commands_with_chinese_aliases() -> None:
+    """Command lines with Chinese keys and full-width colons are read; the rest is the reply
+    text."""
     commands, rest = split_commands("状态：处理中\nPriority: high\n\n正在处理。")
     assert [(c.key, c.value) for c in commands] == [("status", "处理中"), ("priority", "high")]
     assert rest == "正在处理。"
@@ -25,6 +27,7 @@ def test_split_commands_with_chinese_aliases() -> None:
 
 
 def test_transition_table() -> None:
+    """Only the state table's transitions are allowed, each refusal says why."""
     assert can_move("assigned", "in_progress") and can_move("resolved", "closed")
     assert not can_move("in_progress", "closed") and not can_move("closed", "resolved")
 
@@ -32,6 +35,9 @@ def test_transition_table() -> None:
 def test_engineer_works_the_ticket_by_mail(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """End to end: an engineer's reply runs its commands and relays the rest to the requester
+    from the
+    support address."""
     e2e_config.write_text(e2e_config.read_text() + PEOPLE)
     support = imap_account.user
     imap_account.append(build(f"王芳 <{REQUESTER}>", support, "OA 无法提交审批", "点击提交后报错"))

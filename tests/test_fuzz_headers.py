@@ -134,6 +134,8 @@ def _number(services: Services) -> str:
 def test_hostile_headers_never_reach_a_mail_we_send(
     services: Services, data: st.DataObject
 ) -> None:
+    """Every queued mail parses back, keeps each header on one line, and goes only to addresses that
+    were not smuggled in by decoding."""
     number = _number(services)
     raw = data.draw(hostile_mail(number))
     before = Outbox.select(Outbox.id).order_by(Outbox.id.desc()).scalar() or 0

@@ -23,6 +23,7 @@ def test_format_matches_spec() -> None:
 
 
 def test_day_is_taken_in_support_time_zone() -> None:
+    """The ticket number's day is the support time zone's, not UTC's."""
     from zoneinfo import ZoneInfo
 
     late_utc = dt.datetime(2023, 10, 24, 17, 30, tzinfo=dt.UTC)  # 01:30 on the 25th in Shanghai
@@ -57,6 +58,7 @@ def test_no_tag(subject: str) -> None:
 
 
 def test_wide_serial_is_found() -> None:
+    """Past 999 tickets a day the serial grows a digit and tags still thread."""
     assert ids.find_number("Re: [TS202310251000] x", "TS") == "TS202310251000"
 
 

@@ -28,6 +28,7 @@ def config_for(tmp_path: Path, smtp: SmtpServer) -> Path:
 
 
 def test_ingest_stores_and_acknowledges_at_once(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """`mailflow ingest` stores the mail and sends the acknowledgement in the same call."""
     config = config_for(tmp_path, smtp_server)
     result = run_mailflow(config, "ingest", stdin=fixture("qqmail_with_screenshot.eml"))
     assert result.returncode == 0, result.stderr
@@ -47,6 +48,8 @@ def test_ingest_stores_and_acknowledges_at_once(tmp_path: Path, smtp_server: Smt
 def test_ingest_keeps_unreadable_mail_in_quarantine(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
+    """Unreadable bytes piped to ingest are quarantined and the MTA told the mail was kept (exit
+    0)."""
     config = config_for(tmp_path, smtp_server)
     garbage = b"\x00\x01 this is not a mail at all \xff\xfe"
     result = run_mailflow(config, "ingest", stdin=garbage)

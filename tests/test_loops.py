@@ -44,11 +44,14 @@ SUPPORT = "support@example.com"
     ],
 )
 def test_classify(headers: tuple[tuple[str, str], ...], sender: str, kind: str) -> None:
+    """Which mails may never be answered: auto-replies, bounces, lists, machine senders, our own
+    mail."""
     mail = parse(build(sender, SUPPORT, "subject", "body", headers=headers))
     assert classify(mail, SUPPORT).kind == kind
 
 
 def test_corpus_bounces_are_recognised() -> None:
+    """The corpus's real bounces are classified as bounces and their failed recipients found."""
     if not CORPUS.is_dir():
         pytest.fail(f"the shared mail corpus is missing: expected it at {CORPUS}", pytrace=False)
     for name, failed in [
@@ -62,6 +65,7 @@ def test_corpus_bounces_are_recognised() -> None:
 
 
 def test_config_that_would_read_our_own_mail_is_refused(tmp_path: Path) -> None:
+    """A config under which mailflow would read its own sent mail is refused at start."""
     with pytest.raises(ConfigError, match=r"smtp\.path: is the incoming Maildir"):
         from_dict({"mailbox": {"path": "box"}, "smtp": {"path": "box"}}, tmp_path)
     with pytest.raises(ConfigError, match=r"mailbox\.folder: 'Sent Items' looks like a sent"):
@@ -80,6 +84,8 @@ def _ack_of(smtp: SmtpServer, index: int = 0) -> email.message.EmailMessage:
 def test_automatic_mail_gets_no_answer_and_own_mail_is_not_a_ticket(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """End to end: automatic mail gets no acknowledgement and our own mail never becomes a
+    ticket."""
     imap_account.append(
         build(
             "Dev list <dev@lists.example.com>",
@@ -119,6 +125,7 @@ def test_automatic_mail_gets_no_answer_and_own_mail_is_not_a_ticket(
 def test_out_of_office_and_bounce_are_recorded_on_their_ticket(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """An out-of-office reply and a bounce are events on the ticket they answer, never tickets."""
     imap_account.append(build("Bob <bob@example.com>", imap_account.user, "Printer jam", "x"))
     run_once(e2e_config)
     number = today_prefix() + "001"

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 from tests.conftest import run_mailflow, write_config
+from tests.helpers import deliver
 from tests.mails import build, fixture
-
-
-def deliver(maildir: Path, name: str, data: bytes, age_days: float = 0, seen: bool = False) -> Path:
-    for sub in ("new", "cur", "tmp"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
-    target = maildir / ("cur" if seen else "new") / (name + (":2,S" if seen else ""))
-    target.write_bytes(data)
-    when = time.time() - age_days * 86400
-    os.utime(target, (when, when))
-    return target
 
 
 def test_maildir_mail_becomes_ticket_and_is_marked_seen(tmp_path: Path) -> None:
@@ -39,6 +28,8 @@ def test_maildir_mail_becomes_ticket_and_is_marked_seen(tmp_path: Path) -> None:
 
 
 def test_maildir_processed_folder_and_first_run_policy(tmp_path: Path) -> None:
+    """First run takes only recent unread mail; later mail is taken whatever its flags; handled mail
+    moves to the processed folder."""
     config = write_config(tmp_path, '[mailbox]\nprocessed_folder = "Processed"\n')
     maildir = tmp_path / "var/maildir"
     deliver(maildir, "old", build("a@example.com", "s@example.com", "old", "x"), age_days=30)

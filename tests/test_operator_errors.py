@@ -8,10 +8,9 @@ from pathlib import Path
 import imapclient
 
 from tests.conftest import ImapAccount, run_mailflow
-from tests.helpers import run_once, tickets
+from tests.helpers import make_worker, new_ticket, run_once, tickets
 from tests.mails import build
 from tests.servers import SmtpServer
-from tests.test_outbox import make_worker, new_ticket
 
 
 def _unseen(account: ImapAccount) -> list[int]:
@@ -26,6 +25,8 @@ def _unseen(account: ImapAccount) -> list[int]:
 def test_locked_database_leaves_mail_in_the_mailbox(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """A database locked by another writer: the pass fails clearly and the mail stays in the mailbox
+    for the next one."""
     e2e_config.write_text(
         e2e_config.read_text().replace(
             'url = "sqlite:///var/mailflow.db"',
@@ -56,6 +57,7 @@ def test_locked_database_leaves_mail_in_the_mailbox(
 def test_unusable_storage_leaves_mail_in_the_mailbox(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """An unwritable store: the pass fails clearly and the mail stays in the mailbox."""
     (e2e_config.parent / "blocked").write_text("a file where the store folder should be")
     good = e2e_config.read_text()
     e2e_config.write_text(good.replace('path = "var/store"', 'path = "blocked/store"'))
@@ -73,6 +75,7 @@ def test_unusable_storage_leaves_mail_in_the_mailbox(
 
 
 def test_full_recipient_mailbox_is_named_as_such(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """A 452 4.2.2 reply is reported as the recipient's full mailbox, not a network problem."""
     worker = make_worker(tmp_path, smtp_server)
     smtp_server.data_reply = "452 4.2.2 Mailbox full"
     new_ticket(worker)

@@ -3,64 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import random
 from pathlib import Path
 
-from mailflow import config as config_mod
-from mailflow.daemon import Worker, build_transport, open_services
-from mailflow.pipeline.handling import handle
-from mailflow.sources import RawMail
 from mailflow.store.models import Event, Outbox
-from tests.conftest import write_config
-from tests.mails import build
+from tests.helpers import T0, make_worker, new_ticket
 from tests.servers import SmtpServer
-
-T0 = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
-
-
-class NoMailbox:
-    def plan(self, now: dt.datetime) -> list[list[tuple[str, str]]]:
-        return []
-
-    def reader(self):  # type: ignore[no-untyped-def]
-        raise AssertionError("nothing to read")
-
-    def ack(self, source_ref: str) -> None: ...
-    def owns(self, source_ref: str) -> bool:
-        return False
-
-    def close(self) -> None: ...
-
-
-def make_worker(tmp_path: Path, smtp: SmtpServer, password: str = "smtp-pass") -> Worker:
-    path = write_config(
-        tmp_path,
-        f"""
-        [smtp]
-        kind = "smtp"
-        host = "127.0.0.1"
-        port = {smtp.port}
-        security = "none"
-        username = "mailer"
-        password = "{password}"
-        retry_base_seconds = 60
-        retry_max_seconds = 600
-        max_attempts = 3
-    """,
-    )
-    cfg = config_mod.load(path)
-    services = open_services(cfg)
-    return Worker(
-        services, NoMailbox(), build_transport(cfg, {}), clock=lambda: T0, rng=random.Random(7)
-    )
-
-
-def new_ticket(worker: Worker, n: int = 1) -> None:
-    raw = build(f"user{n}@example.com", "support@example.com", f"problem {n}", "help")
-    assert handle(RawMail(raw, f"test:{n}"), T0, worker.services).action == "created"
 
 
 def test_deferred_mail_is_retried_with_backoff(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """A 4xx reply defers the row with jittered exponential backoff; it is not tried before it
+    is due."""
     worker = make_worker(tmp_path, smtp_server)
     new_ticket(worker)
     smtp_server.data_reply = "451 4.3.0 try again later"
@@ -79,6 +31,7 @@ def test_deferred_mail_is_retried_with_backoff(tmp_path: Path, smtp_server: Smtp
 
 
 def test_permanent_refusal_fails_with_event(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """A 5xx for the recipient fails the row at once, with a mail_failed event on the ticket."""
     worker = make_worker(tmp_path, smtp_server)
     smtp_server.rcpt_reply["user1@example.com"] = "550 5.1.1 no such user"
     new_ticket(worker)
@@ -90,6 +43,7 @@ def test_permanent_refusal_fails_with_event(tmp_path: Path, smtp_server: SmtpSer
 
 
 def test_attempts_run_out(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """A mail deferred max_attempts times fails for good."""
     worker = make_worker(tmp_path, smtp_server)
     new_ticket(worker)
     smtp_server.data_reply = "452 4.2.2 mailbox full"
@@ -122,6 +76,7 @@ def test_server_down_keeps_mail_queued_then_catches_up(
 
 
 def test_bad_smtp_password_is_reported_as_such(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """A refused SMTP login is named as such and costs the mail no attempt."""
     worker = make_worker(tmp_path, smtp_server, password="wrong")
     new_ticket(worker)
     report = worker.run_once(T0)

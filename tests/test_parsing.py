@@ -108,6 +108,7 @@ def test_not_a_mail_raises_parse_error(raw: bytes) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=2000))
 def test_parse_never_raises_anything_but_parse_error(data: bytes) -> None:
+    """Mangled mails (hypothesis) make parse return or raise ParseError, nothing else."""
     with contextlib.suppress(ParseError):
         parse(b"From: a@example.com\r\nSubject: fuzz\r\n" + data)
 
@@ -124,6 +125,7 @@ def lookups(
 
 
 def test_routing_decisions() -> None:
+    """Routing (pure): duplicates, own mail, automatic mail, tags, threading, participants."""
     tagged = parse(build("a@example.com", "s@example.com", "Re: [TS20231025001] x", "y"))
     assert route(tagged, "TS", "s@example.com", lookups()).action == "followup"
     unknown = route(tagged, "TS", "s@example.com", lookups(exists=False))

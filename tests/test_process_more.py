@@ -23,6 +23,8 @@ def test_mask_phone() -> None:
 def test_cli_actions_follow_the_same_rules(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """`mailflow ticket ...` actions obey the same checks and leave the same events as mail
+    commands."""
     e2e_config.write_text(e2e_config.read_text() + PEOPLE)
     imap_account.append(build("王芳 <w@example.cn>", imap_account.user, "OA 无法提交", "报错"))
     run_once(e2e_config)
@@ -67,6 +69,8 @@ def test_cli_actions_follow_the_same_rules(
 def test_service_desk_registers_a_caller_and_phones_are_masked_everywhere(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """A desk's Requester: lines make the caller the requester; the phone number is masked in every
+    mail."""
     e2e_config.write_text(e2e_config.read_text() + PEOPLE + DESK)
     imap_account.append(
         build(
@@ -103,6 +107,8 @@ def test_service_desk_registers_a_caller_and_phones_are_masked_everywhere(
 def test_staff_commands_need_authentication_when_configured(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """With authserv_id, a staff mail without our border's aligned pass applies nothing and is told
+    why."""
     e2e_config.write_text(
         e2e_config.read_text() + PEOPLE + '[security]\nauthserv_id = "mx.example.test"\n'
     )
@@ -144,6 +150,7 @@ def test_staff_commands_need_authentication_when_configured(
 def test_the_whole_process_in_english(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """An English-writing requester gets the whole process in English."""
     e2e_config.write_text(e2e_config.read_text() + PEOPLE)
     support = imap_account.user
     imap_account.append(
@@ -191,6 +198,7 @@ def test_the_whole_process_in_english(
 def test_closed_tickets_are_read_only_except_reopening(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """Commands on a closed ticket are refused, except reopening it."""
     e2e_config.write_text(e2e_config.read_text() + PEOPLE)
     imap_account.append(build("a@example.cn", imap_account.user, "打印机卡纸", "x"))
     run_once(e2e_config)

@@ -11,10 +11,9 @@ from mailflow import config as config_mod
 from mailflow.daemon import open_services
 from mailflow.store.models import Quarantine, utc
 from tests.conftest import ImapAccount, run_mailflow, write_config
-from tests.helpers import run_once, tickets
+from tests.helpers import deliver, run_once, tickets
 from tests.mails import build, fixture
 from tests.servers import SmtpServer
-from tests.test_maildir import deliver
 
 NO_SENDER = b"To: support@example.com\r\nSubject: who am I\r\n\r\nno From header at all\r\n"
 
@@ -22,6 +21,8 @@ NO_SENDER = b"To: support@example.com\r\nSubject: who am I\r\n\r\nno From header
 def test_bad_mail_is_set_aside_and_the_rest_goes_on(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """Unreadable and sender-less mail is quarantined with its bytes; the mails after it are
+    handled."""
     e2e_config.write_text(
         e2e_config.read_text().replace(
             'first_run = "all"', 'first_run = "all"\nquarantine_folder = "Quarantine"'

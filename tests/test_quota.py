@@ -41,6 +41,9 @@ def quota_dovecot() -> Iterator[Dovecot]:
 def test_a_full_support_mailbox_is_named_and_nothing_is_handled_twice(
     move: bool, tmp_path: Path, quota_dovecot: Dovecot, smtp_server: SmtpServer
 ) -> None:
+    """Over quota: with MOVE all works on; copy-only, the quota is named, nothing is handled
+    twice, and
+    mail moves once there is room."""
     account = ImapAccount(quota_dovecot, "desk@example.test", "s3cret")
     for i in range(3):
         account.append(build(f"u{i}@example.cn", account.user, f"打印机 {i}", "卡纸" * 250))

@@ -60,6 +60,7 @@ NEW = {
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))
 def test_reply_without_history(client: str) -> None:
+    """Quoted history and its header lines are cut from a reply in every client's style."""
     assert visible_text(CLIENTS[client]) == NEW[client]
 
 
@@ -71,6 +72,7 @@ def test_text_without_quotes_is_kept_whole() -> None:
 def test_follow_up_stores_visible_text_and_keeps_the_whole(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """A follow-up shows its new text; the whole text is kept beside it."""
     imap_account.append(fixture("foxmail_gbk_labelled_gb2312.eml"))
     run_once(e2e_config)
     number = today_prefix() + "001"

@@ -16,6 +16,7 @@ def indexes(db) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def test_a_version_1_database_loses_its_superseded_indexes(tmp_path: Path) -> None:
+    """Upgrading a schema-1 database drops the single-column indexes the composite ones replaced."""
     db = open_database(f"sqlite:///{tmp_path}/old.db")
     assert init_schema(db) == SCHEMA_VERSION
     # Make it look like version 1 had left it.

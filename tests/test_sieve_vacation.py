@@ -93,6 +93,9 @@ def replies(server: Dovecot, timeout: float = 3.0) -> list[bytes]:
 def test_vacation_responder_is_not_triggered_and_its_replies_are_recorded(
     tmp_path: Path, vacation_server: Dovecot
 ) -> None:
+    """A real Sieve vacation responder (Dovecot LDA) is never answered, and its replies are
+    recorded on
+    the ticket."""
     smtp = SmtpServer()
     smtp.start()
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 from mailflow.delivery.mailing import sample_ticket
 from mailflow.delivery.rendering import Renderer, duration
 from tests.conftest import REPO, run_mailflow, write_config
+from tests.helpers import deliver
 from tests.mails import build
-from tests.test_maildir import deliver
 
 NOW = dt.datetime(2023, 10, 25, 1, 15, 30, tzinfo=dt.UTC)
 
@@ -52,6 +52,7 @@ def test_acknowledgement_renders_in_both_languages() -> None:
 
 
 def test_html_is_escaped() -> None:
+    """A subject with markup is escaped in the HTML part."""
     from zoneinfo import ZoneInfo
 
     context = sample()
@@ -67,6 +68,7 @@ def test_duration_wording() -> None:
 
 
 def test_operator_override_replaces_one_file(tmp_path: Path) -> None:
+    """An operator's template folder overrides one file; the rest stay built in."""
     overrides = tmp_path / "my-templates" / "zh_CN"
     overrides.mkdir(parents=True)
     (overrides / "acknowledgement.txt.j2").write_text(
@@ -89,6 +91,7 @@ def test_operator_override_replaces_one_file(tmp_path: Path) -> None:
 
 
 def test_override_that_drops_the_tag_is_refused(tmp_path: Path) -> None:
+    """An override whose subject drops the ticket tag stops mailflow at start (exit 78)."""
     overrides = tmp_path / "tpl" / "en"
     overrides.mkdir(parents=True)
     (overrides / "acknowledgement.subject.j2").write_text("We got your mail\n")

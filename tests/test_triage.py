@@ -43,6 +43,7 @@ def test_default_rules(subject: str, body: str, priority: str, category: str | N
 
 
 def test_first_matching_rule_wins_and_is_named() -> None:
+    """The first matching rule decides and the event names it."""
     rules = [
         Rule("VIP senders", senders=("@board.example.com",), priority="high"),
         Rule(
@@ -63,6 +64,7 @@ def test_first_matching_rule_wins_and_is_named() -> None:
 
 
 def test_rule_needs_all_its_conditions() -> None:
+    """A rule applies only when all its conditions match."""
     rule = Rule(
         "ERP from sales", keywords=("erp",), senders=("@sales.example.com",), priority="urgent"
     )
@@ -87,6 +89,7 @@ def test_rule_needs_all_its_conditions() -> None:
 def test_bad_rules_name_the_key(
     tmp_path: Path, rule: dict[str, object], key: str, problem: str
 ) -> None:
+    """A bad rule is refused with its key."""
     with pytest.raises(ConfigError) as caught:
         from_dict({"rules": [rule]}, tmp_path)
     assert caught.value.key == key and problem in str(caught.value)
@@ -95,6 +98,7 @@ def test_bad_rules_name_the_key(
 def test_configured_rules_grade_the_ticket_and_the_acknowledgement(
     e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
+    """Configured rules grade the ticket and the acknowledgement shows the priority's targets."""
     e2e_config.write_text(
         e2e_config.read_text()
         + """
