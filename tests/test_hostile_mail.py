@@ -165,7 +165,7 @@ def test_no_sender_value_can_add_a_header_or_a_recipient(
     assert to.addresses[0].display_name == f"Li Bcc: victim@{EVIL}"
 
 
-@pytest.mark.parametrize("way", ["imap", "ingest-lf"])
+@pytest.mark.parametrize("way", WAYS)
 def test_staff_html_mail_shows_requester_markup_as_text(
     way: str, e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
@@ -365,7 +365,7 @@ def test_internationalised_senders_and_8bit_ids_get_tickets_and_answers(
     assert json.loads(run_mailflow(e2e_config, "quarantine", "list", "--json").stdout) == []
 
 
-@pytest.mark.parametrize("way", ["imap", "ingest-lf"])
+@pytest.mark.parametrize("way", WAYS)
 def test_without_smtputf8_the_ticket_is_made_and_the_event_says_why(
     way: str, e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> None:
