@@ -35,6 +35,10 @@ def mail(
         ("Production is down", "the shop is down for everyone", "urgent", None),
         ("[low] typo on the intranet", "", "low", None),
         ("随便问问", "你好", "medium", None),
+        # The subject names the topic; a body's passing mention does not (电脑 → 终端设备).
+        ("ERP系统无法登录", "已经重启过电脑，问题依旧", "high", "业务系统"),
+        ("VPN 连不上", "笔记本在家连不上公司 VPN", "medium", "网络"),
+        ("求助", "我的笔记本蓝屏了", "medium", "终端设备"),
     ],
 )
 def test_default_rules(subject: str, body: str, priority: str, category: str | None) -> None:

@@ -25,9 +25,10 @@ class Rule:
     priority: str | None = None
     category: str | None = None
 
-    def matches(self, mail: InboundMail) -> bool:
+    def matches(self, mail: InboundMail, subject_only: bool = False) -> bool:
+        """Whether every condition holds; ``subject_only``: keywords count in the subject only."""
         subject = mail.subject.lower()
-        text = f"{subject}\n{mail.text.lower()}"
+        text = subject if subject_only else f"{subject}\n{mail.text.lower()}"
         sender = mail.sender.email if mail.sender else ""
         recipients = [a.email for a in (*mail.to, *mail.cc)]
         checks = []
@@ -56,21 +57,24 @@ def _address_matches(address: str, pattern: str) -> bool:
 
 
 def grade(mail: InboundMail, rules: Sequence[Rule], default_priority: str = "medium") -> Grade:
-    """Priority and category of a new request, each with the name of the rule that chose it."""
+    """Priority and category of a new request, each with the name of the rule that chose it.
+
+    Priority: the first rule that matches anywhere (an outage word in the body is an outage).
+    Category: the first rule that matches on the subject, else the first that matches anywhere:
+    the subject names what the mail is about, while a body mentions other things on the way
+    ("ERP 无法登录" whose body says "已经重启过电脑" is about the ERP, not the computer).
+    """
     priority, priority_rule = default_priority, "default (no rule matched)"
-    category, category_rule = None, "no rule matched"
-    priority_done = category_done = False
     for rule in rules:
-        if priority_done and category_done:
+        if rule.priority and rule.matches(mail):
+            priority, priority_rule = rule.priority, rule.name
             break
-        if (rule.priority and not priority_done) or (rule.category and not category_done):
-            if not rule.matches(mail):
-                continue
-            if rule.priority and not priority_done:
-                priority, priority_rule, priority_done = rule.priority, rule.name, True
-            if rule.category and not category_done:
-                category, category_rule, category_done = rule.category, rule.name, True
-    return Grade(priority, priority_rule, category, category_rule)
+    categorising = [rule for rule in rules if rule.category]
+    for subject_only in (True, False):
+        found = next((r for r in categorising if r.matches(mail, subject_only)), None)
+        if found is not None:
+            return Grade(priority, priority_rule, found.category, found.name)
+    return Grade(priority, priority_rule, None, "no rule matched")
 
 
 # Used when the configuration names no rules: the spec's grading, in Chinese and English.
