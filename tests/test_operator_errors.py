@@ -5,8 +5,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import imapclient
-
 from tests.conftest import ImapAccount, run_mailflow
 from tests.helpers import make_worker, new_ticket, run_once, tickets
 from tests.mails import build
@@ -70,7 +68,6 @@ def test_unusable_storage_leaves_mail_in_the_mailbox(
     e2e_config.write_text(good)
     run_once(e2e_config)
     assert [t["subject"] for t in tickets(e2e_config)] == ["hello"]
-    assert imapclient.SEEN  # the mail is handled now
     assert _unseen(imap_account) == []
 
 
