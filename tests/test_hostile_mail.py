@@ -139,23 +139,30 @@ def test_no_sender_value_can_add_a_header_or_a_recipient(
         ),
         raw_mail(
             [("From", "前台小刘 <desk.liu@example.com>"), ("To", support), ("Subject", "电话报修")],
-            f"需求方：=?utf-8?q?Zhang=0D=0ABcc:_victim@{EVIL}?= <zhang@example.cn>\n"
+            "需求方：=?utf-8?q?Zhang=0D=0ABcc=3A_victim=40evil.test?= <zhang@example.cn>\n"
             "部门：财务部\n\n打印机坏了",
         ),
         raw_mail(
             [("From", "前台小刘 <desk.liu@example.com>"), ("To", support), ("Subject", "电话报修")],
             f"需求方：<{b64_word('z' + chr(10) + 'Bcc: v@' + EVIL)}@example.cn>\n\n显示器坏了",
         ),
+        # A raw colon inside the word: Python versions read this line differently (3.11.2
+        # finds no address, 3.11.7 finds zhang's); either way nobody else is written to.
+        raw_mail(
+            [("From", "前台小刘 <desk.liu@example.com>"), ("To", support), ("Subject", "电话报修")],
+            f"需求方：=?utf-8?q?Zhang=0D=0ABcc:_victim@{EVIL}?= <zhang@example.cn>\n\n键盘坏了",
+        ),
     ]
     for raw in mails:
         deliver(way, raw, e2e_config, imap_account)
     listed = tickets(e2e_config)
-    assert [t["requester"] for t in listed] == [
+    assert [t["requester"] for t in listed[:4]] == [
         "li@example.cn",
         "wu@example.cn",
         "zhang@example.cn",
         "desk.liu@example.com",
     ]
+    assert listed[4]["requester"] in ("zhang@example.cn", "desk.liu@example.com")
     sent = smtp_server.wait_for(len(listed) * 2)
     assert sent
     for mail in sent:
