@@ -76,6 +76,10 @@ def check_sent(mail: Received) -> None:
     for name in ("To", "Cc"):
         if message[name] is not None:
             listed |= {a.addr_spec.lower() for a in message[name].addresses}
+            # What a reader's client shows, once decoded, is still one printable line.
+            for address in message[name].addresses:
+                shown = address.display_name
+                assert shown.isprintable() or not any(c in shown for c in "\r\n\x00"), shown
     assert "bcc" not in {k.lower() for k in message}
     envelope = {r.lower() for r in mail.rcpt_tos}
     assert envelope <= _with_ace(listed), (envelope, listed)

@@ -87,7 +87,9 @@ def _address(address: Address) -> str:
     name = addresses.clean_name(address.name)
     if not name:
         return spec
-    if not name.isascii():
+    if not name.isascii() or "=?" in name:
+        # A name that looks like an encoded word is encoded too: clients decode "=?...?="
+        # even inside quoted strings, and it must read as the characters it is.
         encoded = email.header.Header(name, "utf-8").encode(linesep="\r\n")
         return f"{encoded} <{spec}>"
     if _ATOM_PHRASE.fullmatch(name):

@@ -120,7 +120,7 @@ def caller(line: str, desk: Address) -> Address:
     found = headers.address_list(line)
     if found:
         return Address(found[0][0], found[0][1])
-    return Address(clean_name(line), desk.email)
+    return Address(clean_name(headers.decode_words(line)), desk.email)
 
 
 def rules(config: Config) -> tuple[Rule, ...]:
