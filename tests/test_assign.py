@@ -15,7 +15,7 @@ from mailflow.delivery.masking import mask_name
 from mailflow.errors import ConfigError
 from mailflow.mail.parsing import parse
 from mailflow.process.choice import on_duty, pick_engineer, route_group
-from tests.conftest import ImapAccount
+from tests.conftest import ImapAccount, run_mailflow
 from tests.helpers import PEOPLE, run_once, show, tickets, today_prefix
 from tests.mails import build
 from tests.servers import SmtpServer
@@ -196,3 +196,32 @@ def test_requesters_see_the_handlers_address_only_when_configured(
     mail = parse(ack.data)
     assert "王* <wang.wei@example.com>" in mail.text
     assert "&lt;wang.wei@example.com&gt;" in (mail.html or "")
+
+
+NO_DEFAULT = PEOPLE.replace("default = true\n", "")
+
+
+def test_an_urgent_ticket_no_group_takes_alerts_the_supervisor_and_check_warns(
+    e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    """Groups that name no category for "no category" and none marked default: `check` warns
+    which categories and priorities reach no group; an urgent ticket nobody takes gets an
+    `unassigned` event and alerts the supervisor on duty; a medium one only the event."""
+    e2e_config.write_text(e2e_config.read_text() + NO_DEFAULT)
+    check = run_mailflow(e2e_config, "check")
+    assert "routing: warning: no group takes category (none), priority urgent" in check.stdout
+    imap_account.append(build("w@example.cn", imap_account.user, "[紧急] 机房断电", "全部停了"))
+    imap_account.append(build("z@example.cn", imap_account.user, "请问年假", "如何申请"))
+    run_once(e2e_config)
+    urgent, medium = (show(e2e_config, today_prefix() + n) for n in ("001", "002"))
+    assert urgent["priority"] == "urgent" and urgent["group"] is None
+    assert "unassigned" in [e["kind"] for e in urgent["events"]]  # type: ignore[union-attr]
+    assert "unassigned" in [e["kind"] for e in medium["events"]]  # type: ignore[union-attr]
+    mails = smtp_server.wait_for(3)
+    alerts = [m for m in mails if m.rcpt_tos == ["li.na@example.com"]]
+    assert len(alerts) == 1 and "[紧急] 机房断电" in parse(alerts[0].data).subject
+    assert sorted(m.rcpt_tos[0] for m in mails) == [
+        "li.na@example.com",
+        "w@example.cn",
+        "z@example.cn",
+    ]

@@ -18,7 +18,7 @@ from mailflow.cli.common import (
     load_config,
     log,
 )
-from mailflow.config import Config
+from mailflow.config import PRIORITIES, Config
 from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
 from mailflow.delivery.delivery import Delivery
 from mailflow.delivery.mailing import check_templates
@@ -26,6 +26,8 @@ from mailflow.delivery.transports import MaildirTransport, SmtpTransport
 from mailflow.demo import run_demo
 from mailflow.errors import MailflowError
 from mailflow.pipeline.handling import handle
+from mailflow.process import intake
+from mailflow.process.choice import unrouted
 from mailflow.sources import RawMail
 from mailflow.sources.imap import ImapSource
 from mailflow.store.blobs import BlobStore
@@ -124,7 +126,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         except MailflowError as exc:
             print(f"{name}: FAILED: {exc}")
             failed = True
+    for gap in _routing_gaps(config):
+        print(f"routing: warning: no group takes {gap}, and no group is the default")
     return EX_FAILURE if failed else EX_OK
+
+
+def _routing_gaps(config: Config) -> list[str]:
+    """Categories (of the grading rules in force, or none) and priorities that reach no group."""
+    rules = intake.rules(config)
+    categories = list(dict.fromkeys([None, *(r.category for r in rules if r.category)]))
+    return unrouted(config.groups, categories, PRIORITIES)
 
 
 def _templates_ok(config: Config) -> str:

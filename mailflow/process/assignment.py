@@ -190,3 +190,22 @@ def _alert_supervisor(
         )
         return
     notify_staff(ticket, "supervisor_alert", mail, supervisor, now, services, original=problem)
+
+
+def unowned(
+    ticket: Ticket, mail: InboundMail, why: str, now: dt.datetime, services: Services, problem: str
+) -> None:
+    """No group takes the ticket. Nobody owns it, the surest way to miss its deadline: an
+    urgent or high one alerts the supervisor on duty, else every supervisor."""
+    config = services.config
+    if config.groups:  # a desk without groups does not route; nothing went wrong
+        add_event(ticket, now, "system", "unassigned", group=None, reason=why)
+    if ticket.priority not in URGENT:
+        return
+    on_call = on_duty(config.duty, now.astimezone(config.support.tz))
+    duty = config.person(on_call) if on_call else None
+    supervisors = [duty] if duty else [p for p in config.people if p.role == "supervisor"]
+    if not supervisors and config.groups:
+        add_event(ticket, now, "system", "supervisor_not_notified", reason="no supervisor")
+    for supervisor in supervisors:
+        notify_staff(ticket, "supervisor_alert", mail, supervisor, now, services, original=problem)

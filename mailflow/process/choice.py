@@ -68,3 +68,18 @@ def on_duty(duty: Sequence[Duty], local_now: dt.datetime) -> str | None:
         elif moment >= shift.start or moment <= shift.end:  # a night shift over midnight
             return shift.supervisor
     return None
+
+
+def unrouted(
+    groups: Sequence[Group], categories: Sequence[str | None], priorities: Sequence[str]
+) -> list[str]:
+    """Which category/priority combinations no group takes (and no default catches), as
+    ``"category X, priority Y"``; empty when every ticket finds a group."""
+    if not groups or any(g.default for g in groups):
+        return []
+    return [
+        f"category {category or '(none)'}, priority {priority}"
+        for category in categories
+        for priority in priorities
+        if route_group(groups, category, priority)[0] is None
+    ]

@@ -22,7 +22,7 @@ from mailflow.mail.addresses import Address, clean_name
 from mailflow.mail.loops import Verdict
 from mailflow.mail.parsing import InboundMail
 from mailflow.mail.trust import why_untrusted
-from mailflow.process.assignment import assign, last_assignee, open_counts
+from mailflow.process.assignment import assign, last_assignee, open_counts, unowned
 from mailflow.process.choice import pick_engineer, route_group
 from mailflow.process.command_lines import split_intake
 from mailflow.process.commands import deadlines
@@ -80,7 +80,9 @@ def create(
         add_event(ticket, now, "system", "acknowledgement_suppressed", reason=why_not)
     else:
         acknowledge(ticket, mail, request.requester, now, services, item.refused)
-    if routing.group is not None:
+    if routing.group is None:
+        unowned(ticket, mail, routing.group_why, now, services, request.problem)
+    else:
         assign(
             ticket,
             mail,
