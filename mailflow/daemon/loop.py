@@ -68,10 +68,6 @@ class Worker:
         )
 
     @property
-    def db(self) -> pw.Database:
-        return self.services.db
-
-    @property
     def mailbox(self) -> Mailbox:
         return self.ingest.mailbox
 

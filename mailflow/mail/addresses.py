@@ -100,15 +100,6 @@ def ascii_form(addr: str) -> str | None:
     return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
 
 
-def is_valid(value: str) -> bool:
-    """Whether ``normalize`` accepts ``value``."""
-    try:
-        normalize(value)
-    except AddressError:
-        return False
-    return True
-
-
 def _unprintable(ch: str) -> bool:
     # Categories C* (controls, formats, surrogates, private use, unassigned) and the
     # line/paragraph separators, which some clients and libraries treat as line ends.

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from mailflow.store.models import DailyCounter, database_proxy
+from mailflow.store.models import database_proxy
 
 # Reply prefixes as mail clients write them: English, Chinese (simplified and traditional, with
 # ASCII or full-width colons), and the German/Nordic ones seen in real corpora.
@@ -47,12 +47,6 @@ def allocate(prefix: str, day: dt.date) -> str:
     )
     row = db.execute_sql(f'SELECT "last" FROM "daily_counter" WHERE "day_key" = {p}', [key])
     return format_number(prefix, day, int(row.fetchone()[0]))
-
-
-def peek_next(prefix: str, day: dt.date) -> str:
-    """The number ``allocate`` would hand out next (for display; not a reservation)."""
-    row = DailyCounter.get_or_none(DailyCounter.day_key == f"{prefix}{day:%Y%m%d}")
-    return format_number(prefix, day, (row.last if row else 0) + 1)
 
 
 def tag(number: str) -> str:
