@@ -31,7 +31,10 @@ def test_demo_plays_the_support_process(tmp_path: Path) -> None:
     assert "requester=chen.jing@example.cn" in outage and "phone=1381234****" in outage
     assert "mail → li.na@example.com: [" in outage
     paths = re.findall(r"^\s+(/\S+)$", out, re.MULTILINE)
-    assert len(paths) == 15 and all(Path(p).is_file() for p in paths)
+    # The outage stays unresolved: its breach and second-level notices, one each.
+    assert "sla_breach               to=['wang.wei@example.com', 'li.na@example.com']" in outage
+    assert outage.count("严重超时（解决）") == 1
+    assert len(paths) == 19 and all(Path(p).is_file() for p in paths)
     number = out.split("ticket show ")[1].split()[0]
     config = tmp_path / "demo" / "config.toml"
     shown = run_mailflow(config, "ticket", "show", number)

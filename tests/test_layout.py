@@ -23,9 +23,10 @@ ALLOWED = {
     "sources": {"errors", "config", "mail", "store", "tls"},
     "delivery": {"errors", "spec", "config", "mail", "store", "services", "backoff", "children",
                  "tls"},
-    "process": {"errors", "spec", "config", "mail", "store", "services", "delivery"},
+    "sla": {"errors", "spec", "config", "mail", "store", "services", "delivery"},
+    "process": {"errors", "spec", "config", "mail", "store", "services", "delivery", "sla"},
     "pipeline": {"errors", "spec", "config", "mail", "store", "services", "delivery", "process",
-                 "sources", "children"},
+                 "sources", "children", "sla"},
 }  # fmt: skip
 
 

@@ -20,15 +20,18 @@ from mailflow.config.model import (
     ROLES,
     SECURITY,
     WEEKDAYS,
+    CalendarConfig,
     Config,
     Duty,
     Group,
     LimitsConfig,
     LoopConfig,
     MailboxConfig,
+    OperationsConfig,
     Person,
     RuleConfig,
     Secret,
+    SlaConfig,
     SlaTarget,
     SmtpConfig,
     SupportConfig,
@@ -40,11 +43,16 @@ from mailflow.config.sections import (
     _limits,
     _loops,
     _mailbox,
-    _sla,
     _smtp,
     _storage,
     _support,
     _templates,
+)
+from mailflow.config.service_levels import (
+    _calendar,
+    _operations,
+    _sla,
+    check_override_groups,
 )
 from mailflow.errors import ConfigError
 
@@ -60,11 +68,13 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         mailbox=_mailbox(root.sub("mailbox")),
         smtp=_smtp(root.sub("smtp")),
         templates_path=_templates(root.sub("templates")),
-        sla=_sla(root.sub("sla")),
+        sla=_sla(root.sub("sla"), people := _people(root)),
+        calendar=_calendar(root.sub("calendar")),
+        operations=_operations(root.sub("operations")),
         loops=_loops(root.sub("loops")),
         limits=_limits(root.sub("limits")),
         rules=_rules(root),
-        people=(people := _people(root)),
+        people=people,
         groups=(groups := _groups(root, people)),
         duty=_duty(root, people),
         assignment_strategy=_assignment(root.sub("assignment")),
@@ -80,6 +90,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
     security.finish()
     root.finish()
     _check_people(config, groups)
+    check_override_groups(config.sla, {g.name for g in groups})
     _refuse_self_loops(config)
     return config
 
@@ -161,15 +172,18 @@ __all__ = [
     "SECURITY",
     "SENT_FOLDERS",
     "WEEKDAYS",
+    "CalendarConfig",
     "Config",
     "Duty",
     "Group",
     "LimitsConfig",
     "LoopConfig",
     "MailboxConfig",
+    "OperationsConfig",
     "Person",
     "RuleConfig",
     "Secret",
+    "SlaConfig",
     "SlaTarget",
     "SmtpConfig",
     "SupportConfig",

@@ -98,10 +98,100 @@ class SmtpConfig:
     retry_max_seconds: int
 
 
+CLOCKS = ("24x7", "business")
+SLA_CLOCK_DEFAULT = {"urgent": "24x7", "high": "business", "medium": "business", "low": "business"}
+
+
 @dataclass(frozen=True)
 class SlaTarget:
+    """One priority's targets, in minutes of its clock (wall-clock or working time)."""
+
     respond_minutes: int
     resolve_minutes: int
+    update_minutes: int = 0  # 0: no update interval
+    clock: str = "business"  # "24x7" | "business"
+
+
+@dataclass(frozen=True)
+class SlaOverride:
+    """Targets for a group and/or category (and optionally one priority); unset fields inherit."""
+
+    group: str | None
+    category: str | None
+    priority: str | None
+    respond_minutes: int | None
+    resolve_minutes: int | None
+    update_minutes: int | None
+    clock: str | None
+
+    def matches(self, priority: str, group: str | None, category: str | None) -> bool:
+        return (
+            (self.priority is None or self.priority == priority)
+            and (self.group is None or self.group == group)
+            and (self.category is None or self.category == category)
+        )
+
+    @property
+    def specificity(self) -> int:
+        return (
+            (self.group is not None) * 2
+            + (self.category is not None) * 2
+            + (self.priority is not None)
+        )
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    targets: Mapping[str, SlaTarget]
+    overrides: tuple[SlaOverride, ...] = ()
+    warn_ratio: float = 0.75
+    second_level_ratio: float = 2.0
+    head: str = ""  # the head of support: told at second_level_ratio of a target
+    pause_when_waiting: bool = True
+    sweep_seconds: int = 30
+
+    def __getitem__(self, priority: str) -> SlaTarget:
+        return self.targets[priority]
+
+    def target(self, priority: str, group: str | None, category: str | None) -> SlaTarget:
+        """The targets for a ticket: the most specific matching override over the priority's."""
+        base = self.targets[priority]
+        found = [o for o in self.overrides if o.matches(priority, group, category)]
+        if not found:
+            return base
+        best = max(found, key=lambda o: o.specificity)  # max keeps the first of equals
+        return SlaTarget(
+            respond_minutes=best.respond_minutes or base.respond_minutes,
+            resolve_minutes=best.resolve_minutes or base.resolve_minutes,
+            update_minutes=base.update_minutes
+            if best.update_minutes is None
+            else best.update_minutes,
+            clock=best.clock or base.clock,
+        )
+
+
+Interval = tuple[dt.time, dt.time]
+DEFAULT_HOURS: Mapping[str, tuple[Interval, ...]] = {
+    day: ((dt.time(9), dt.time(12)), (dt.time(13), dt.time(18)))
+    for day in ("mon", "tue", "wed", "thu", "fri")
+} | {"sat": (), "sun": ()}
+
+
+@dataclass(frozen=True)
+class CalendarConfig:
+    """Working hours per weekday, and where public holidays and make-up working days come from."""
+
+    holidays_from: str = "chinese-calendar"  # chinese-calendar | holidays | none
+    country: str = "CN"  # for holidays_from = "holidays"
+    hours: Mapping[str, tuple[Interval, ...]] = field(default_factory=lambda: DEFAULT_HOURS)
+    holidays: frozenset[dt.date] = frozenset()  # extra days off; always win
+    workdays: frozenset[dt.date] = frozenset()  # extra (make-up) working days; always win
+    complete_years: frozenset[int] = frozenset()  # years the two lists above cover in full
+
+
+@dataclass(frozen=True)
+class OperationsConfig:
+    alarm_to: tuple[str, ...] = ()  # operators told about what needs a person (calendar gaps)
 
 
 ROLES = ("engineer", "supervisor", "service_desk")
@@ -124,6 +214,7 @@ class Group:
     categories: tuple[str, ...]
     priorities: tuple[str, ...]
     default: bool
+    escalate_to: str = ""  # the group a breached ticket is handed on to; "": none
 
 
 @dataclass(frozen=True)
@@ -167,7 +258,9 @@ class Config:
     mailbox: MailboxConfig
     smtp: SmtpConfig
     templates_path: Path | None
-    sla: Mapping[str, SlaTarget]
+    sla: SlaConfig
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
+    operations: OperationsConfig = field(default_factory=OperationsConfig)
     loops: LoopConfig = field(default_factory=lambda: LoopConfig(5))
     limits: LimitsConfig = field(default_factory=lambda: LimitsConfig(20, 50, 50))
     rules: tuple[RuleConfig, ...] | None = None  # None: the built-in grading rules

@@ -88,6 +88,7 @@ def _groups(root: _Section, people: tuple[Person, ...]) -> tuple[Group, ...]:
             categories=_strings(s, "categories"),
             priorities=_strings(s, "priorities"),
             default=bool(s.get("default", bool, False)),
+            escalate_to=s.text("escalate_to", ""),
         )
         if not group.name:
             raise ConfigError(s.key("name"), "is required")
@@ -104,6 +105,12 @@ def _groups(root: _Section, people: tuple[Person, ...]) -> tuple[Group, ...]:
             )
         s.finish()
         groups.append(group)
+    names = {g.name for g in groups}
+    for index, group in enumerate(groups):
+        if group.escalate_to and group.escalate_to not in names - {group.name}:
+            raise ConfigError(
+                f"groups[{index}].escalate_to", f"no other group named {group.escalate_to!r}"
+            )
     if sum(g.default for g in groups) > 1:
         raise ConfigError("groups", "only one group may be the default")
     return tuple(groups)

@@ -8,14 +8,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailflow.config.model import (
-    DEFAULT_SLA,
     LANGUAGES,
-    PRIORITIES,
     SECURITY,
     LimitsConfig,
     LoopConfig,
     MailboxConfig,
-    SlaTarget,
     SmtpConfig,
     SupportConfig,
 )
@@ -119,23 +116,6 @@ def _smtp(s: _Section) -> SmtpConfig:
         raise ConfigError(s.key("ca_file"), f"no such file: {smtp.ca_file}")
     s.finish()
     return smtp
-
-
-def _sla(s: _Section) -> dict[str, SlaTarget]:
-    targets: dict[str, SlaTarget] = {}
-    for priority in PRIORITIES:
-        sub = s.sub(priority)
-        respond, resolve = DEFAULT_SLA[priority]
-        target = SlaTarget(
-            respond_minutes=sub.integer("respond_minutes", respond, 1, 525600),
-            resolve_minutes=sub.integer("resolve_minutes", resolve, 1, 525600),
-        )
-        if target.resolve_minutes < target.respond_minutes:
-            raise ConfigError(sub.key("resolve_minutes"), "must not be less than respond_minutes")
-        sub.finish()
-        targets[priority] = target
-    s.finish()
-    return targets
 
 
 def _database_url(s: _Section, base: Path) -> str:

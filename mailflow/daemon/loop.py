@@ -1,5 +1,6 @@
-"""The daemon's loop: one pass reads the mailbox, runs the periodic work and delivers the outbox;
-``run`` repeats it until a signal asks it to stop.
+"""The daemon's loop: one pass reads the mailbox, runs the periodic jobs that are due and
+delivers the outbox; ``run`` repeats it until a signal asks it to stop, waking for the next poll
+or the next job, whichever comes first.
 
 Following huey and rq: ``run_once(now)`` is the testable unit; ``run --once`` is a single call.
 Signals only set a flag: the first SIGTERM/SIGINT finishes the mail in hand, a second one ends
@@ -25,6 +26,7 @@ import peewee as pw
 
 from mailflow.backoff import Backoff
 from mailflow.daemon.ingest import IngestPass
+from mailflow.daemon.jobs import Jobs
 from mailflow.daemon.report import CycleReport
 from mailflow.daemon.wiring import Clock, system_clock
 from mailflow.delivery.delivery import Delivery
@@ -32,10 +34,15 @@ from mailflow.delivery.sender import SenderProcess
 from mailflow.delivery.transports import Transport
 from mailflow.errors import MailboxAuthError, MailboxError, SenderGone, StorageError
 from mailflow.process.closing import close_silent
+from mailflow.process.service_levels import sweep
 from mailflow.services import Services
 from mailflow.sources import Mailbox
 
 log = logging.getLogger(__name__)
+
+CLOSE_SILENT_SECONDS = 60
+OUTBOX_RETRY_SECONDS = 15
+JOB_BUDGET_SECONDS = 0.5  # between two polls, jobs start only within this much time
 
 
 class Worker:
@@ -66,6 +73,12 @@ class Worker:
         self.ingest = IngestPass(
             services, mailbox, self.stopping, self._startup_checked, self._wake_sender
         )
+        self._next_poll: dt.datetime | None = None
+        self._report = CycleReport()
+        self.jobs = Jobs(expected=(StorageError, pw.OperationalError, pw.InterfaceError))
+        self.jobs.every(services.config.sla.sweep_seconds, "sla_sweep", self._sweep)
+        self.jobs.every(CLOSE_SILENT_SECONDS, "close_silent", self._close_silent)
+        self.jobs.every(OUTBOX_RETRY_SECONDS, "outbox_retry", self._start_sender)
 
     @property
     def mailbox(self) -> Mailbox:
@@ -77,23 +90,26 @@ class Worker:
 
     # -- one pass ---------------------------------------------------------------------------
 
-    def run_once(self, now: dt.datetime | None = None) -> CycleReport:
-        """Poll once, handle what is waiting, run the periodic work, deliver the outbox."""
+    def run_once(
+        self, now: dt.datetime | None = None, poll: bool = True, budget: float | None = None
+    ) -> CycleReport:
+        """Poll the mailbox (unless ``poll`` is false), run the jobs due at ``now`` (within
+        ``budget`` seconds, if given), deliver the outbox."""
         now = now or self.clock()
-        report = CycleReport()
+        report = self._report = CycleReport()
         started = time.perf_counter()
         # Both fork; the sender first, so that on the first pass neither copies a thread
         # (the worker pool keeps a thread of its own).
         if self._startup_check is not None and not self._startup_asked:
             self.sender.call(self._startup_check)
             self._startup_asked = True
-        if self.delivery.backoff.ready(now):
-            self.sender.begin(now)  # also sends mail queued by an earlier pass
-            self._sending = True
-        if self.mailbox_backoff.ready(now):
-            self._ingest(now, report)
-        self._periodic(now, report)
+        if poll:
+            self._start_sender(now)  # acknowledgements leave while later mail is read
+            if self.mailbox_backoff.ready(now):
+                self._ingest(now, report)
         self._startup_checked()
+        for name in self.jobs.run_due(now, budget):
+            report.errors.append(f"job {name} failed (see the log)")
         report.poll_seconds = time.perf_counter() - started
         if self._sending:
             self._sending = False
@@ -120,13 +136,28 @@ class Worker:
                 now, report, f"storage problem, mail left in mailbox: database: {exc}"
             )
 
-    def _periodic(self, now: dt.datetime, report: CycleReport) -> None:
-        """What is due by the clock rather than by mail (closing silent resolved tickets)."""
-        try:
-            for number in close_silent(now, self.services):
-                log.info("%s closed: no answer after resolution", number)
-        except StorageError as exc:
-            report.errors.append(f"closing silent tickets: {exc}")
+    # -- the periodic jobs -----------------------------------------------------------------
+
+    def _start_sender(self, now: dt.datetime) -> None:
+        """Begin a delivery pass (it also sends what earlier passes queued and retries)."""
+        if self._sending:
+            self.sender.wake()
+        elif self.delivery.backoff.ready(now):
+            self.sender.begin(now)
+            self._sending = True
+
+    def _sweep(self, now: dt.datetime) -> None:
+        fired = sweep(now, self.services)
+        self._report.sla_notices += len(fired)
+        if fired:
+            self._start_sender(now)
+
+    def _close_silent(self, now: dt.datetime) -> None:
+        closed = close_silent(now, self.services)
+        for number in closed:
+            log.info("%s closed: no answer after resolution", number)
+        if closed:
+            self._start_sender(now)
 
     def _mailbox_failed(self, now: dt.datetime, report: CycleReport, why: str) -> None:
         self.mailbox.close()
@@ -178,8 +209,12 @@ class Worker:
         log.info("mailflow running: polling every %d s", poll)
         try:
             while not self.stopping.is_set():
-                self.run_once(self.clock())
-                self.stopping.wait(self._sleep_seconds(poll))
+                now = self.clock()
+                polling = self._next_poll is None or now >= self._next_poll
+                self.run_once(now, poll=polling, budget=JOB_BUDGET_SECONDS)
+                if polling:
+                    self._next_poll = now + dt.timedelta(seconds=poll)
+                self.stopping.wait(self._sleep_seconds())
         finally:
             self.close()
         return self.stop_reason or "stopped"
@@ -190,13 +225,13 @@ class Worker:
         self.ingest.close()
         self.delivery.close()
 
-    def _sleep_seconds(self, poll: int) -> float:
-        """Until the next poll, or sooner when a backing-off server becomes due."""
+    def _sleep_seconds(self) -> float:
+        """Until the next poll or job, or sooner when a backing-off server becomes due."""
         now = self.clock()
-        wait = float(poll)
-        if self.mailbox_backoff.not_before is not None:
-            wait = max(1.0, (self.mailbox_backoff.not_before - now).total_seconds())
-        smtp = self.delivery.backoff
-        if smtp.not_before is not None:
-            wait = min(wait, max(1.0, (smtp.not_before - now).total_seconds()))
-        return wait
+        moments = [self._next_poll, self.jobs.next_due()]
+        if self.mailbox_backoff.not_before is not None:  # polling waits for the backoff
+            moments[0] = max(self.mailbox_backoff.not_before, moments[0] or now)
+        if self.delivery.backoff.not_before is not None:
+            moments.append(self.delivery.backoff.not_before)
+        waits = [(m - now).total_seconds() for m in moments if m is not None]
+        return max(0.2, min(waits, default=1.0))

@@ -11,6 +11,7 @@ from mailflow.pipeline.handling import Outcome
 class CycleReport:
     handled: list[Outcome] = field(default_factory=list)
     sent: int = 0
+    sla_notices: int = 0
     errors: list[str] = field(default_factory=list)
     poll_seconds: float = 0.0  # measured durations, for the log line and the benchmark
     seconds: float = 0.0

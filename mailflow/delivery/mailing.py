@@ -24,7 +24,8 @@ from mailflow.store.rows import add_event
 
 def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
     """What templates see of a ticket (the handler's name masked, as requesters see it)."""
-    target = config.sla[ticket.priority]
+    targets = (ticket.sla or {}).get("targets") or {}
+    fallback = config.sla.target(ticket.priority, ticket.group, ticket.category)
     handler = config.person(ticket.assignee) if ticket.assignee else None
     return {
         "number": ticket.number,
@@ -36,8 +37,9 @@ def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
         "submitted_at": ticket.submitted_at,
         "respond_by": ticket.respond_by,
         "resolve_by": ticket.resolve_by,
-        "respond_minutes": target.respond_minutes,
-        "resolve_minutes": target.resolve_minutes,
+        "respond_minutes": targets.get("respond", {}).get("minutes", fallback.respond_minutes),
+        "resolve_minutes": targets.get("resolve", {}).get("minutes", fallback.resolve_minutes),
+        "business_hours": targets.get("respond", {}).get("clock", fallback.clock) == "business",
         "handler": mask_name(handler.name) if handler else None,
         # Shown to requesters only where the desk chose to ([support] show_handler_address).
         "handler_address": handler.email
@@ -66,6 +68,17 @@ def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
         "reply": "",
         "reason": "",
         "comment": "",
+        "sla": {
+            "clock": "respond",
+            "level": "warning",
+            "deadline": None,
+            "target_minutes": 0,
+            "business": False,
+            "percent": 0,
+            "overrun_minutes": 0,
+            "escalated_to": "",
+        },
+        "alarm": {"years": [], "detail": ""},
         # Only the survey mail shows them; most mails never look, so they are made on first use.
         "links": _Lazy(lambda: survey_links(config, ticket["number"])),
         "ratings": RATINGS,
@@ -125,6 +138,7 @@ def sample_ticket(number: str, now: dt.datetime) -> dict[str, Any]:
         "resolve_by": now,
         "respond_minutes": 15,
         "resolve_minutes": 120,
+        "business_hours": True,
         "handler": None,
         "handler_address": None,
         "handler_name": None,

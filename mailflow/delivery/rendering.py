@@ -30,7 +30,11 @@ KINDS = (
     "reopened",
     "survey",
     "rating_alert",
+    "sla_warning",
+    "sla_breach",
+    "sla_second_level",
 )
+OPERATOR_KINDS = ("calendar_gap",)  # about mailflow itself, not a ticket: no tag in the subject
 
 PRIORITY_LABELS = {
     "zh_CN": {"urgent": "紧急", "high": "高", "medium": "中", "low": "低"},
@@ -168,3 +172,5 @@ class Renderer:
                         f"template {language}/{kind}.subject.j2 must keep the ticket tag "
                         f"({{{{ tag }}}} renders as {tag(number)}), got {rendered.subject!r}"
                     )
+            for kind in OPERATOR_KINDS:
+                self.render(kind, language, sample)

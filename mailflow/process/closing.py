@@ -10,6 +10,7 @@ from mailflow.config import Config
 from mailflow.delivery.mailing import send_template
 from mailflow.mail.addresses import Address
 from mailflow.mail.parsing import InboundMail
+from mailflow.process.service_levels import keep
 from mailflow.services import Services
 from mailflow.spec import RATINGS, RATINGS_EN
 from mailflow.store.database import transaction
@@ -71,6 +72,7 @@ def close_silent(now: dt.datetime, services: Services) -> list[str]:
                 None,
             )
             ticket.updated_at = utc(now)
+            keep(ticket, now, services)
             ticket.save()
             closed.append(ticket.number)
     return closed

@@ -25,7 +25,7 @@ from mailflow.process.command_lines import (
 )
 from mailflow.process.states import can_move, refusal
 from mailflow.services import Services
-from mailflow.store.models import Ticket, aware, utc
+from mailflow.store.models import Ticket, utc
 from mailflow.store.rows import add_event
 
 
@@ -102,20 +102,7 @@ class Priority(Command):
             before=ticket.priority,
             after=value,
         )
-        ticket.priority = value
-        respond_by, resolve_by = deadlines(
-            aware(ticket.submitted_at), value, acting.services.config
-        )
-        ticket.respond_by, ticket.resolve_by = utc(respond_by), utc(resolve_by)
-
-
-def deadlines(submitted: dt.datetime, priority: str, config: Config) -> tuple[dt.datetime, ...]:
-    """The response and resolution deadlines of a ticket submitted at ``submitted``."""
-    target = config.sla[priority]
-    return (
-        submitted + dt.timedelta(minutes=target.respond_minutes),
-        submitted + dt.timedelta(minutes=target.resolve_minutes),
-    )
+        ticket.priority = value  # the clocks follow (service_levels.keep, after the commands)
 
 
 class Assign(Command):

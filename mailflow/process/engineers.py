@@ -12,6 +12,7 @@ from mailflow.mail.parsing import InboundMail
 from mailflow.mail.quoting import visible_text
 from mailflow.process.command_lines import CommandLine, split_commands
 from mailflow.process.commands import TABLE, Acting, plan
+from mailflow.process.service_levels import keep
 from mailflow.services import Services
 from mailflow.store.models import Message, Ticket, utc
 from mailflow.store.rows import add_event
@@ -111,6 +112,7 @@ def act(
             ticket, now, person.email, "public_reply", message=stored, commands=written, **extra
         )
     ticket.updated_at = utc(now)
+    keep(ticket, now, services)
     ticket.save()
     return []
 

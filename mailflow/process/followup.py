@@ -15,6 +15,7 @@ from mailflow.process.confirmation import requester_reply
 from mailflow.process.engineers import refuse_unverified, staff_reply
 from mailflow.process.intake import why_no_auto_reply
 from mailflow.process.records import store_inbound
+from mailflow.process.service_levels import keep
 from mailflow.services import Services
 from mailflow.store.models import Ticket, utc
 from mailflow.store.rows import add_event
@@ -63,5 +64,6 @@ def add(
             staff_reply(ticket, mail, person, stored, now, services)
     else:
         requester_reply(ticket, mail, now, services)
+    keep(ticket, now, services)
     ticket.save()
     return ticket, stored

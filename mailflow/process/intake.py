@@ -25,9 +25,9 @@ from mailflow.mail.trust import why_untrusted
 from mailflow.process.assignment import assign, last_assignee, open_counts, unowned
 from mailflow.process.choice import pick_engineer, route_group
 from mailflow.process.command_lines import split_intake
-from mailflow.process.commands import deadlines
 from mailflow.process.grading import DEFAULT_RULES, Grade, Rule, grade
 from mailflow.process.records import store_inbound
+from mailflow.process.service_levels import keep
 from mailflow.services import Services
 from mailflow.store import ids
 from mailflow.store.models import Ticket, aware, utc
@@ -75,6 +75,8 @@ def create(
         ticket, mail, item.raw.source_ref, now, accepted=item.accepted, digests=item.digests
     )
     _record(ticket, mail, request, graded, routing, reason, stored, item, now, config)
+    keep(ticket, now, services)
+    ticket.save()
     why_not = why_no_auto_reply(verdict, request.requester, now, config)
     if why_not:
         add_event(ticket, now, "system", "acknowledgement_suppressed", reason=why_not)
@@ -157,7 +159,6 @@ def _ticket_row(
 ) -> Ticket:
     received = item.raw.received_at
     submitted = min(aware(received) if received else now, now)
-    respond_by, resolve_by = deadlines(submitted, graded.priority, config)
     lines = request.lines
     return create_row(
         Ticket,
@@ -177,8 +178,6 @@ def _ticket_row(
         submitted_at=utc(submitted),
         created_at=utc(now),
         updated_at=utc(now),
-        respond_by=utc(respond_by),
-        resolve_by=utc(resolve_by),
     )
 
 

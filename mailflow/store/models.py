@@ -70,6 +70,7 @@ class Ticket(BaseModel):
     if TYPE_CHECKING:
         messages: pw.ModelSelect[Message]
         events: pw.ModelSelect[Event]
+        timers: pw.ModelSelect[SlaTimer]
 
     number = pw.CharField(unique=True, max_length=32)
     subject = pw.TextField()
@@ -89,8 +90,12 @@ class Ticket(BaseModel):
     submitted_at = pw.DateTimeField()  # when the request reached the mailbox (spec: 提交时间)
     created_at = pw.DateTimeField(index=True)
     updated_at = pw.DateTimeField()
-    respond_by = pw.DateTimeField(null=True)
-    resolve_by = pw.DateTimeField(null=True)
+    # Service-level deadlines (sla.timers keeps them): the current one of each clock; resolve_by
+    # is empty while the clock is paused, update_by while there is no update interval.
+    respond_by = pw.DateTimeField(null=True, index=True)
+    resolve_by = pw.DateTimeField(null=True, index=True)
+    update_by = pw.DateTimeField(null=True, index=True)
+    sla = JSONField(default=dict)  # targets in force and what the deadlines were computed from
     first_response_at = pw.DateTimeField(null=True)
     resolved_at = pw.DateTimeField(null=True)
     closed_at = pw.DateTimeField(null=True)
@@ -155,6 +160,41 @@ class Event(BaseModel):
         # Reports ask "which X happened between A and B"; a ticket's history goes by ticket_id.
         # Every index costs each of the several events a mail makes, so just these two.
         indexes = ((("kind", "at"), False),)
+
+
+class SlaTimer(BaseModel):
+    """A service-level notice to fire at ``due_at``: one per ticket, clock, level and deadline.
+
+    The unique key is what makes each notice exactly-once: a deadline that moves gets new rows,
+    an unchanged one keeps its row, and ``done_at`` is set in the transaction that queues the
+    mail, by an UPDATE that only one daemon can win.
+    """
+
+    if TYPE_CHECKING:
+        ticket_id: int
+
+    ticket = pw.ForeignKeyField(Ticket, backref="timers", on_delete="CASCADE")
+    clock = pw.CharField(max_length=16)  # respond | resolve | update
+    level = pw.CharField(max_length=16)  # warning | breach | second_level
+    deadline = pw.DateTimeField()
+    due_at = pw.DateTimeField()
+    business = pw.BooleanField(default=False)  # notices wait for working hours
+    done_at = pw.DateTimeField(null=True)
+    outcome = pw.CharField(max_length=32, default="")  # sent | superseded
+
+    class Meta:
+        indexes = (
+            (("ticket", "clock", "level", "deadline"), True),
+            (("done_at", "due_at"), False),  # the sweep: what is pending and due
+        )
+
+
+class Alarm(BaseModel):
+    """A condition the operators were mailed about, once (e.g. a year without holiday data)."""
+
+    key = pw.CharField(max_length=255, unique=True)
+    at = pw.DateTimeField()
+    detail = pw.TextField(default="")
 
 
 class Outbox(BaseModel):
@@ -239,4 +279,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     MailboxCursor,
     Receipt,
     Quarantine,
+    SlaTimer,
+    Alarm,
 ]

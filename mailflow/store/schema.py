@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import peewee as pw
+from playhouse.migrate import SchemaMigrator, migrate
 
 from mailflow.errors import StorageError
 from mailflow.store.database import transaction
-from mailflow.store.models import ALL_MODELS, Meta
+from mailflow.store.models import ALL_MODELS, JSONField, Meta
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _to_version_2(db: pw.Database) -> None:
@@ -26,8 +27,24 @@ def _to_version_2(db: pw.Database) -> None:
         db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')  # type: ignore[no-untyped-call]
 
 
+def _to_version_3(db: pw.Database) -> None:
+    # Service levels: the update deadline, the targets in force, and indexed deadlines.
+    migrator = SchemaMigrator.from_database(db)
+    columns = {c.name for c in db.get_columns("ticket")}
+    steps = []
+    if "update_by" not in columns:
+        steps.append(migrator.add_column("ticket", "update_by", pw.DateTimeField(null=True)))
+    if "sla" not in columns:
+        steps.append(migrator.add_column("ticket", "sla", JSONField(default=dict)))
+    migrate(*steps)
+    for column in ("respond_by", "resolve_by", "update_by"):
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            f'CREATE INDEX IF NOT EXISTS "ticket_{column}" ON "ticket" ("{column}")'
+        )
+
+
 # Each step takes the schema from the version before it to its own.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {2: _to_version_2}
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {2: _to_version_2, 3: _to_version_3}
 
 
 def init_schema(db: pw.Database) -> int:
