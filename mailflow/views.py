@@ -117,8 +117,85 @@ _LABELS = {
 }
 
 
-def ticket_text(ticket: Ticket, tz: ZoneInfo, language: str) -> str:
-    """The ticket laid out like the spec's ticket record, then its mails and its history."""
+_SLA_LABELS = {
+    "zh_CN": {
+        "title": "服务时限",
+        "respond": "响应",
+        "resolve": "解决",
+        "update": "进展通报",
+        "running": "计时中",
+        "paused": "暂停",
+        "met": "已达成",
+        "breached": "已超时",
+        "left": "剩余",
+        "over": "超出",
+        "paused_for": "已暂停",
+        "gap": "无节假日数据的年份（按星期计算）",
+    },
+    "en": {
+        "title": "Service levels",
+        "respond": "respond",
+        "resolve": "resolve",
+        "update": "update",
+        "running": "running",
+        "paused": "paused",
+        "met": "met",
+        "breached": "breached",
+        "left": "left",
+        "over": "over by",
+        "paused_for": "paused for",
+        "gap": "years without holiday data (counted by weekday)",
+    },
+}
+
+
+def left_text(seconds: float | None, clock: str | None) -> str:
+    """``resolve in 1h05m`` / ``respond over by 12m`` for the board."""
+    if seconds is None or not clock:
+        return "paused"
+    word = "in" if seconds >= 0 else "over by"
+    return f"{clock} {word} {_span(abs(seconds))}"
+
+
+def _span(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    return f"{hours}h{mins:02d}m" if hours else f"{mins}m"
+
+
+def sla_lines(view: dict[str, Any], language: str) -> list[str]:
+    """The SLA block of ``ticket show``."""
+    words = _SLA_LABELS[language]
+    lines = [f"== {words['title']} =="]
+    for name in ("respond", "resolve", "update"):
+        clock = view.get(name)
+        if not clock:
+            continue
+        deadline = (clock["deadline"] or "-").replace("T", " ")[:16]
+        detail = ""
+        if clock["remaining_seconds"] is not None:
+            detail = f"{words['left']} {_span(clock['remaining_seconds'])}"
+        elif clock["overrun_seconds"] is not None:
+            detail = f"{words['over']} {_span(clock['overrun_seconds'])}"
+        if clock["paused_seconds"]:
+            detail += f"; {words['paused_for']} {_span(clock['paused_seconds'])}"
+        lines.append(
+            f"{words[name]}: {clock['target_minutes']} min ({clock['clock']}), {deadline}, "
+            f"{words[clock['state']]}{', ' + detail if detail else ''}"
+        )
+    if view.get("calendar_gaps"):
+        lines.append(f"{words['gap']}: {', '.join(map(str, view['calendar_gaps']))}")
+    return lines
+
+
+def ticket_text(
+    ticket: Ticket, tz: ZoneInfo, language: str, sla: dict[str, Any] | None = None
+) -> str:
+    """The ticket laid out like the spec's ticket record, its service levels, then its mails
+    and its history."""
     d = ticket_detail(ticket, tz)
     (
         number,
@@ -147,12 +224,13 @@ def ticket_text(ticket: Ticket, tz: ZoneInfo, language: str) -> str:
         f"{requester}: {who}",
         f"{problem}: {d['subject']}",
         f"{priority}: {PRIORITY_LABELS[language][d['priority']]}",
-        f"{handler}: {unassigned}",
+        f"{handler}: {d['assignee'] or unassigned}",
         f"{response}: {local(d['first_response_at'])}",
         f"{status}: {STATUS_LABELS[language].get(d['status'], d['status'])}",
         "",
         _indent(first_text.strip()),
         "",
+        *([*sla_lines(sla, language), ""] if sla else []),
         f"== {mails} ({len(d['messages'])}) ==",
     ]
     for m in d["messages"]:

@@ -135,7 +135,7 @@ def mailflow_env(**extra: str) -> dict[str, str]:
     return env
 
 
-# The moment every `run --once` and `ingest` of the tests runs at (``--now``), unless a test
+# The moment every `run --once`, `ingest` and `check` of the tests runs at (``--now``), unless a test
 # moves it: ticket numbers, dates and deadlines then follow from the test, never from the
 # machine's clock (which could cross midnight in the support time zone mid-test).
 NOW = "2026-12-01T10:00:00+08:00"
@@ -151,7 +151,7 @@ def run_mailflow(
     now: str | None = NOW,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a child process; a pass or an ingest at ``now``."""
-    timed = args[:1] == ("ingest",) or (args[:1] == ("run",) and "--once" in args)
+    timed = args[:1] in (("ingest",), ("check",)) or (args[:1] == ("run",) and "--once" in args)
     if now is not None and timed and "--now" not in args:
         args = (*args, "--now", now)
     cmd = [sys.executable, "-m", "mailflow"]

@@ -4,6 +4,7 @@ the demo."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import functools
 import os
 import sys
@@ -24,10 +25,12 @@ from mailflow.delivery.delivery import Delivery
 from mailflow.delivery.mailing import check_templates
 from mailflow.delivery.transports import MaildirTransport, SmtpTransport
 from mailflow.demo import run_demo
-from mailflow.errors import MailflowError
+from mailflow.errors import ConfigError, MailflowError
 from mailflow.pipeline.handling import handle
 from mailflow.process import intake
 from mailflow.process.choice import unrouted
+from mailflow.sla.days import CalendarGap
+from mailflow.sla.timers import calendar_horizon
 from mailflow.sources import RawMail
 from mailflow.sources.imap import ImapSource
 from mailflow.store.blobs import BlobStore
@@ -111,6 +114,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     steps: list[tuple[str, Callable[[], str]]] = [
         ("database", lambda: _check_database(config)),
         ("templates", lambda: _templates_ok(config)),
+        ("calendar", lambda: _calendar_ok(config, args.now or system_clock())),
     ]
     mailbox = build_mailbox(config, os.environ)
     if isinstance(mailbox, ImapSource):
@@ -136,6 +140,18 @@ def _routing_gaps(config: Config) -> list[str]:
     rules = intake.rules(config)
     categories = list(dict.fromkeys([None, *(r.category for r in rules if r.category)]))
     return unrouted(config.groups, categories, PRIORITIES)
+
+
+def _calendar_ok(config: Config, now: dt.datetime) -> str:
+    try:
+        return calendar_horizon(config, now)
+    except CalendarGap as gap:
+        raise ConfigError(
+            "calendar.complete_years",
+            f"no public-holiday data for {gap.year}, which service-level deadlines set now "
+            f"reach: list its holidays and workdays under [calendar] and add {gap.year} here, "
+            "or upgrade chinese-calendar",
+        ) from None
 
 
 def _templates_ok(config: Config) -> str:

@@ -51,6 +51,21 @@ def _moment(text: str) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def _duration(text: str) -> dt.timedelta:
+    """``--due-within``: 90s, 30m, 1h, 2d (a bare number is minutes)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    raw = text.strip().lower()
+    unit = raw[-1] if raw[-1:] in units else "m"
+    number = raw[:-1] if raw[-1:] in units else raw
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration like 30m, 1h or 2d: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a duration cannot be negative: {text!r}")
+    return dt.timedelta(seconds=value * units[unit])
+
+
 def parser() -> argparse.ArgumentParser:
     """The whole command line."""
     common = _common(defaults=False)
@@ -81,9 +96,10 @@ def _running(sub: Any, common: argparse.ArgumentParser) -> None:
         "--no-send", action="store_true", help="only queue the acknowledgement; `run` sends it"
     )
     ingest.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
-    sub.add_parser(
+    check = sub.add_parser(
         "check", parents=[common], help="validate the config, try the mailbox and the SMTP server"
     )
+    check.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
     demo = sub.add_parser(
         "demo", parents=[common], help="play the support process on a sample desk, no servers"
     )
@@ -106,12 +122,33 @@ ACTIONS = {
 def _tickets(sub: Any, common: argparse.ArgumentParser) -> None:
     tickets = sub.add_parser("tickets", parents=[common], help="list tickets")
     tickets.add_argument("--status", help="only tickets with this status")
+    tickets.add_argument(
+        "--overdue", action="store_true", help="open tickets past a running deadline"
+    )
+    tickets.add_argument(
+        "--due-within",
+        type=_duration,
+        metavar="DURATION",
+        help="open tickets with a running deadline within this time (30m, 1h, 2d)",
+    )
+    tickets.add_argument(
+        "--breached",
+        action="store_true",
+        help="tickets that missed a response or resolution deadline, open or not",
+    )
+    tickets.add_argument("--now", type=_moment, help=_NOW_HELP)
     tickets.add_argument("--json", action="store_true", help="JSON output")
+    board = sub.add_parser(
+        "sla", parents=[common], help="open tickets by time left to their next deadline"
+    )
+    board.add_argument("--now", type=_moment, help=_NOW_HELP)
+    board.add_argument("--json", action="store_true", help="JSON output")
     ticket = sub.add_parser("ticket", parents=[common], help="one ticket")
     ticket_sub = ticket.add_subparsers(dest="ticket_command", required=True, metavar="ACTION")
     show = ticket_sub.add_parser("show", parents=[common], help="show a ticket")
     show.add_argument("number")
     show.add_argument("--json", action="store_true", help="JSON output")
+    show.add_argument("--now", type=_moment, help=_NOW_HELP)
     for action, (summary, metavar, value_help) in ACTIONS.items():
         one = ticket_sub.add_parser(action, parents=[common], help=summary)
         one.add_argument("number")

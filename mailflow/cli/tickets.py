@@ -19,17 +19,25 @@ from mailflow.errors import WorkflowError
 from mailflow.pipeline import quarantine
 from mailflow.process.command_lines import CommandLine
 from mailflow.process.engineers import act
+from mailflow.sla.board import board, breached_condition, due_condition, sla_view
 from mailflow.store.database import transaction
 from mailflow.store.models import Ticket
-from mailflow.views import ticket_detail, ticket_summary, ticket_text
+from mailflow.views import left_text, ticket_detail, ticket_summary, ticket_text
 
 
 def cmd_tickets(args: argparse.Namespace) -> int:
 
     config = open_read(args)
+    now = args.now or system_clock()
     query = Ticket.select().order_by(Ticket.created_at, Ticket.id)
     if args.status:
         query = query.where(Ticket.status == args.status)
+    if args.overdue:
+        query = query.where(due_condition(now))
+    if args.due_within is not None:
+        query = query.where(due_condition(now + args.due_within) & ~due_condition(now))
+    if args.breached:
+        query = query.where(breached_condition(now))
     rows = [ticket_summary(t, config.support.tz) for t in query]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -55,10 +63,33 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     ticket = Ticket.get_or_none(Ticket.number == number)
     if ticket is None:
         raise WorkflowError(f"no ticket {number}")
+    view = sla_view(ticket, args.now or system_clock(), config)
     if args.json:
-        print(json.dumps(ticket_detail(ticket, config.support.tz), ensure_ascii=False, indent=2))
+        detail = ticket_detail(ticket, config.support.tz)
+        detail["sla"] = view
+        print(json.dumps(detail, ensure_ascii=False, indent=2))
     else:
-        print(ticket_text(ticket, config.support.tz, config.support.language), end="")
+        print(ticket_text(ticket, config.support.tz, config.support.language, view), end="")
+    return EX_OK
+
+
+def cmd_sla(args: argparse.Namespace) -> int:
+    """The board: open tickets, the least time left first. Staff-facing: full names."""
+    config = open_read(args)
+    rows = board(args.now or system_clock(), config)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EX_OK
+    if not rows:
+        print("no open tickets")
+        return EX_OK
+    for r in rows:
+        person = config.person(r["assignee"]) if r["assignee"] else None
+        handler = f"{person.name} <{person.email}>" if person else (r["assignee"] or "unassigned")
+        print(
+            f"{r['number']:<16} {r['priority']:<7} {r['status']:<11} "
+            f"{left_text(r['seconds_left'], r['next_clock']):<24} {handler:<32} {r['subject']}"
+        )
     return EX_OK
 
 

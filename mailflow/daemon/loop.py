@@ -36,12 +36,17 @@ from mailflow.errors import MailboxAuthError, MailboxError, SenderGone, StorageE
 from mailflow.process.closing import close_silent
 from mailflow.process.service_levels import sweep
 from mailflow.services import Services
+from mailflow.sla.alarms import alarm_once
+from mailflow.sla.days import CalendarGap
+from mailflow.sla.timers import calendar_horizon
 from mailflow.sources import Mailbox
+from mailflow.store.database import transaction
 
 log = logging.getLogger(__name__)
 
 CLOSE_SILENT_SECONDS = 60
 OUTBOX_RETRY_SECONDS = 15
+CALENDAR_CHECK_SECONDS = 6 * 3600
 JOB_BUDGET_SECONDS = 0.5  # between two polls, jobs start only within this much time
 
 
@@ -79,6 +84,7 @@ class Worker:
         self.jobs.every(services.config.sla.sweep_seconds, "sla_sweep", self._sweep)
         self.jobs.every(CLOSE_SILENT_SECONDS, "close_silent", self._close_silent)
         self.jobs.every(OUTBOX_RETRY_SECONDS, "outbox_retry", self._start_sender)
+        self.jobs.every(CALENDAR_CHECK_SECONDS, "calendar_check", self._check_calendar)
 
     @property
     def mailbox(self) -> Mailbox:
@@ -151,6 +157,24 @@ class Worker:
         self._report.sla_notices += len(fired)
         if fired:
             self._start_sender(now)
+
+    def _check_calendar(self, now: dt.datetime) -> None:
+        """A year without holiday data that deadlines set now reach: logged and mailed to the
+        operators once (the mail is an Alarm row; the log line comes every check)."""
+        try:
+            calendar_horizon(self.services.config, now)
+        except CalendarGap as gap:
+            log.error("calendar: %s; deadlines reaching it are counted by weekday alone", gap)
+            with transaction(self.services.db):
+                raised = alarm_once(
+                    f"calendar-gap-{gap.year}",
+                    "calendar_gap",
+                    {"years": [gap.year], "detail": "Found by the daemon's calendar check."},
+                    now,
+                    self.services,
+                )
+            if raised:
+                self._start_sender(now)
 
     def _close_silent(self, now: dt.datetime) -> None:
         closed = close_silent(now, self.services)

@@ -195,3 +195,20 @@ def _sync_timers(
     ]
     if rows:
         SlaTimer.insert_many(rows).on_conflict_ignore().execute()
+
+
+def calendar_horizon(config: Config, now: dt.datetime) -> str:
+    """Check that the calendar has data for every year a deadline set now can reach (the
+    longest business-hours target); CalendarGap names the year. (Second-level notices, later
+    still, are computed by weekday where data is missing, and the ticket says so.)"""
+    strict = BusinessHours(config.calendar, config.support.tz, strict=True)
+    targets = [config.sla[p] for p in config.sla.targets] + [
+        config.sla.target(o.priority or "low", o.group, o.category) for o in config.sla.overrides
+    ]
+    business = [t for t in targets if t.clock == "business"]
+    if not business:
+        return "every priority runs around the clock; no holiday data needed"
+    longest = max(max(t.resolve_minutes, t.update_minutes) for t in business)
+    reach = strict.add(now, longest * 60)
+    local = reach.astimezone(strict.tz)
+    return f"holiday data covers every deadline set now (the furthest: {local:%Y-%m-%d})"
