@@ -135,8 +135,8 @@ def mailflow_env(**extra: str) -> dict[str, str]:
     return env
 
 
-# The moment every `run --once`, `ingest` and `check` of the tests runs at (``--now``), unless a test
-# moves it: ticket numbers, dates and deadlines then follow from the test, never from the
+# The moment every `run --once`, `ingest` and `check` of the tests runs at (``--now``), unless
+# a test moves it: ticket numbers, dates and deadlines then follow from the test, never from the
 # machine's clock (which could cross midnight in the support time zone mid-test).
 NOW = "2026-12-01T10:00:00+08:00"
 

@@ -54,3 +54,39 @@ def _open_at_once(url: str, start, results) -> None:  # type: ignore[no-untyped-
         results.put("ok")
     except Exception as exc:
         results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_a_version_2_database_gets_service_level_columns_and_its_open_tickets_clocks(
+    tmp_path: Path,
+) -> None:
+    """Upgrading adds the update deadline and the targets column with indexed deadlines; the
+    daemon's backfill then gives open tickets stored before it their clocks."""
+    import datetime as dt
+
+    from mailflow import config as config_mod
+    from mailflow.daemon import open_services
+    from mailflow.pipeline.handling import handle
+    from mailflow.process.service_levels import backfill
+    from mailflow.sources import RawMail
+    from mailflow.store.models import SlaTimer, Ticket
+    from tests.mails import build
+
+    services = open_services(config_mod.defaults(tmp_path))
+    now = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+    raw = build("a@example.cn", "support@example.com", "[紧急] 全部瘫痪", "x")
+    assert handle(RawMail(raw, "t:1"), now, services).action == "created"
+    db = services.db
+    for column in ("respond_by", "resolve_by", "update_by"):
+        db.execute_sql(f'DROP INDEX "ticket_{column}"')
+    db.execute_sql('ALTER TABLE "ticket" DROP COLUMN "update_by"')
+    db.execute_sql('ALTER TABLE "ticket" DROP COLUMN "sla"')
+    db.execute_sql('DELETE FROM "sla_timer"')
+    Meta.update(value="2").where(Meta.key == "schema_version").execute()
+
+    assert init_schema(db) == SCHEMA_VERSION
+    assert {"ticket_respond_by", "ticket_resolve_by", "ticket_update_by"} <= indexes(db)
+    assert Ticket.get().sla == {}
+    assert backfill(now, services) == 1
+    assert Ticket.get().sla["targets"]["respond"] == {"minutes": 15, "clock": "24x7"}
+    assert SlaTimer.select().count() == 6  # respond and resolve: warning, breach, second level
+    assert backfill(now, services) == 0

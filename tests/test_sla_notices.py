@@ -266,3 +266,33 @@ def test_a_year_without_holiday_data_is_reported_once(tmp_path: Path) -> None:
     assert b"2027" in bytes(alarm.mime)
     result = run_mailflow(services.config.source, "check", now="2026-12-20T10:00:00+08:00")
     assert result.returncode == 1 and "no public-holiday data for 2027" in result.stdout
+
+
+def test_the_update_interval_reminds_the_handler(tmp_path: Path) -> None:
+    """high with update_minutes = 60: an hour (of working time) after the handler last wrote to
+    the requester, the handler is reminded once; another public reply moves the deadline."""
+    services = desk(tmp_path, "\n[sla.high]\nupdate_minutes = 60\n")
+    ticket = new(services, "OA 审批无法提交", "2026-12-01 10:00")
+    assert ticket.priority == "high" and ticket.update_by is None  # no reply yet
+    command(services, ticket, "2026-12-01 10:20", "status", "in_progress", "正在查看日志")
+    ticket = Ticket.get_by_id(ticket.id)
+    assert local(ticket.update_by) == "2026-12-01 11:20"
+    assert sweep(moment("2026-12-01 11:21"), services) == [f"{ticket.number} update breach"]
+    assert sweep(moment("2026-12-01 11:40"), services) == []
+    [reminder] = Outbox.select().where(Outbox.kind == "sla_breach")
+    assert reminder.rcpt == "wang.wei@example.com"
+    assert "进展" in parse(bytes(reminder.mime)).text
+    command(services, ticket, "2026-12-01 11:45", "status", "in_progress", "已定位原因")
+    assert local(Ticket.get_by_id(ticket.id).update_by) == "2026-12-01 13:45"  # over lunch
+
+
+def test_unowned_tickets_warn_the_supervisors(tmp_path: Path) -> None:
+    """No group takes it: warnings and breaches go to the supervisors (on duty, else all)."""
+    unrouted = DESK.replace("default = true\n", "categories = ['网络']\n")
+    services = open_services(config_mod.load(write_config(tmp_path, unrouted)))
+    ticket = new(services, "[紧急] 全部瘫痪", "2026-12-01 10:00")
+    assert ticket.group is None and ticket.assignee is None
+    assert sweep(moment("2026-12-01 10:12"), services) == [f"{ticket.number} respond warning"]
+    assert [o.rcpt for o in Outbox.select().where(Outbox.kind == "sla_warning")] == [
+        "li.na@example.com"
+    ]

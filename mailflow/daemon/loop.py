@@ -34,7 +34,7 @@ from mailflow.delivery.sender import SenderProcess
 from mailflow.delivery.transports import Transport
 from mailflow.errors import MailboxAuthError, MailboxError, SenderGone, StorageError
 from mailflow.process.closing import close_silent
-from mailflow.process.service_levels import sweep
+from mailflow.process.service_levels import backfill, sweep
 from mailflow.services import Services
 from mailflow.sla.alarms import alarm_once
 from mailflow.sla.days import CalendarGap
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 CLOSE_SILENT_SECONDS = 60
 OUTBOX_RETRY_SECONDS = 15
 CALENDAR_CHECK_SECONDS = 6 * 3600
+BACKFILL_SECONDS = 86400  # at start: tickets stored before service levels get their clocks
 JOB_BUDGET_SECONDS = 0.5  # between two polls, jobs start only within this much time
 
 
@@ -85,6 +86,7 @@ class Worker:
         self.jobs.every(CLOSE_SILENT_SECONDS, "close_silent", self._close_silent)
         self.jobs.every(OUTBOX_RETRY_SECONDS, "outbox_retry", self._start_sender)
         self.jobs.every(CALENDAR_CHECK_SECONDS, "calendar_check", self._check_calendar)
+        self.jobs.every(BACKFILL_SECONDS, "sla_backfill", self._backfill)
 
     @property
     def mailbox(self) -> Mailbox:
@@ -175,6 +177,11 @@ class Worker:
                 )
             if raised:
                 self._start_sender(now)
+
+    def _backfill(self, now: dt.datetime) -> None:
+        count = backfill(now, self.services)
+        if count:
+            log.info("service levels: clocks set for %d open tickets that had none", count)
 
     def _close_silent(self, now: dt.datetime) -> None:
         closed = close_silent(now, self.services)

@@ -53,61 +53,75 @@ def keep(ticket: Ticket, now: dt.datetime, services: Services) -> None:
         )
 
 
+def backfill(now: dt.datetime, services: Services) -> int:
+    """Give clocks to open tickets that have none (stored before service levels were kept);
+    how many. Their deadlines count from their submission, like any other ticket's."""
+    done = 0
+    while True:
+        with transaction(services.db):
+            batch = list(
+                Ticket.select()
+                .where(Ticket.status.not_in(("resolved", "closed")) & (Ticket.sla == {}))
+                .limit(BATCH)
+            )
+            for ticket in batch:
+                keep(ticket, now, services)
+                ticket.save()
+        done += len(batch)
+        if len(batch) < BATCH:
+            return done
+
+
 def sweep(now: dt.datetime, services: Services) -> list[str]:
-    """Fire every timer due at ``now``; what was sent, as "TICKET clock level" lines."""
+    """Fire every timer due at ``now``; what was sent, as "TICKET clock level" lines.
+
+    The due timers come from the (done_at, due_at) index, never from a loop over tickets.
+    Timers of one ticket, clock and deadline found due together (a late sweep) send only the
+    highest level; the lower ones are marked superseded.
+    """
     due = (
-        SlaTimer.select(SlaTimer.id)
+        SlaTimer.select()
         .where(SlaTimer.done_at.is_null() & (SlaTimer.due_at <= utc(now)))
         .order_by(SlaTimer.due_at)
         .limit(BATCH)
     )
+    groups: dict[tuple[int, str, dt.datetime], list[SlaTimer]] = {}
+    for timer in due:
+        groups.setdefault((timer.ticket_id, timer.clock, timer.deadline), []).append(timer)
     fired = []
-    timer_ids = [timer.id for timer in due]
-    for timer_id in timer_ids:
+    for timers in groups.values():
         with transaction(services.db):
-            line = _fire(timer_id, now, services)
+            line = _fire(timers, now, services)
         if line:
             fired.append(line)
     return fired
 
 
-def _fire(timer_id: int, now: dt.datetime, services: Services) -> str:
-    timer = SlaTimer.get_or_none(SlaTimer.id == timer_id)
-    if timer is None or timer.done_at is not None:
-        return ""
-    if timer.business and now - aware(timer.due_at) > GRACE:
+def _fire(timers: list[SlaTimer], now: dt.datetime, services: Services) -> str:
+    top = max(timers, key=lambda t: LEVELS.index(t.level))
+    ids = [t.id for t in timers]
+    if top.business and now - aware(top.due_at) > GRACE:
         calendar = business_hours(services.config)
         if not calendar.is_working(now):
-            later = calendar.next_working(now)
-            SlaTimer.update(due_at=utc(later)).where(SlaTimer.id == timer_id).execute()
+            later = utc(calendar.next_working(now))
+            SlaTimer.update(due_at=later).where(SlaTimer.id.in_(ids)).execute()
             return ""
-    outcome = "superseded" if _overtaken(timer, now) else "sent"
+    pending = SlaTimer.done_at.is_null()
+    lower = [i for i in ids if i != top.id]
+    if lower:
+        SlaTimer.update(done_at=utc(now), outcome="superseded").where(
+            SlaTimer.id.in_(lower) & pending
+        ).execute()
     claimed = (
-        SlaTimer.update(done_at=utc(now), outcome=outcome)
-        .where((SlaTimer.id == timer_id) & SlaTimer.done_at.is_null())
+        SlaTimer.update(done_at=utc(now), outcome="sent")
+        .where((SlaTimer.id == top.id) & pending)
         .execute()
     )
-    if not claimed or outcome != "sent":
+    if not claimed:  # another daemon sent it
         return ""
-    ticket = Ticket.get_by_id(timer.ticket_id)
-    _notify(ticket, timer, now, services)
-    return f"{ticket.number} {timer.clock} {timer.level}"
-
-
-def _overtaken(timer: SlaTimer, now: dt.datetime) -> bool:
-    """A higher level of the same clock and deadline is due too: only that one is sent."""
-    higher = LEVELS[LEVELS.index(timer.level) + 1 :]
-    return bool(higher) and (
-        SlaTimer.select()
-        .where(
-            (SlaTimer.ticket == timer.ticket_id)
-            & (SlaTimer.clock == timer.clock)
-            & (SlaTimer.deadline == timer.deadline)
-            & SlaTimer.level.in_(higher)
-            & (SlaTimer.due_at <= utc(now))
-        )
-        .exists()
-    )
+    ticket = Ticket.get_by_id(top.ticket_id)
+    _notify(ticket, top, now, services)
+    return f"{ticket.number} {top.clock} {top.level}"
 
 
 def supervisors(ticket: Ticket, now: dt.datetime, config: Config) -> list[Person]:
@@ -176,7 +190,6 @@ def _notify(ticket: Ticket, timer: SlaTimer, now: dt.datetime, services: Service
         deadline.astimezone(config.support.tz).strftime("%Y-%m-%d %H:%M"),
         ", ".join(p.email for p in people) or "nobody",
     )
-    ticket.save()
 
 
 def _share(level: str, config: Config) -> float:
@@ -193,4 +206,5 @@ def _escalate(ticket: Ticket, timer: SlaTimer, now: dt.datetime, services: Servi
     reason = f"{timer.clock} deadline missed"
     escalate(ticket, group.escalate_to, reason, Acting(SYSTEM, None, now, services))
     keep(ticket, now, services)
+    ticket.save()
     return group.escalate_to

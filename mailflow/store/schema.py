@@ -9,7 +9,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from mailflow.errors import StorageError
 from mailflow.store.database import transaction
-from mailflow.store.models import ALL_MODELS, JSONField, Meta
+from mailflow.store.models import ALL_MODELS, Meta
 
 SCHEMA_VERSION = 3
 
@@ -34,9 +34,12 @@ def _to_version_3(db: pw.Database) -> None:
     steps = []
     if "update_by" not in columns:
         steps.append(migrator.add_column("ticket", "update_by", pw.DateTimeField(null=True)))
-    if "sla" not in columns:
-        steps.append(migrator.add_column("ticket", "sla", JSONField(default=dict)))
     migrate(*steps)
+    if "sla" not in columns:
+        # Not the migrator: for a NOT NULL column it rebuilds the table on SQLite.
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            """ALTER TABLE "ticket" ADD COLUMN "sla" TEXT NOT NULL DEFAULT '{}'"""
+        )
     for column in ("respond_by", "resolve_by", "update_by"):
         db.execute_sql(  # type: ignore[no-untyped-call]
             f'CREATE INDEX IF NOT EXISTS "ticket_{column}" ON "ticket" ("{column}")'
@@ -65,17 +68,20 @@ def init_schema(db: pw.Database) -> int:
     except (pw.OperationalError, pw.InterfaceError) as exc:
         raise StorageError(f"database: {exc}") from exc
     with transaction(db):
-        db.create_tables(ALL_MODELS, safe=True)
-        row = Meta.get_or_none(Meta.key == "schema_version")
+        row = Meta.get_or_none(Meta.key == "schema_version") if db.table_exists("meta") else None
         current = int(row.value) if row else 0
         if current > SCHEMA_VERSION:
             raise StorageError(
                 f"database schema version {current} is newer than this mailflow "
                 f"({SCHEMA_VERSION}); upgrade mailflow"
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            if version in MIGRATIONS:
-                MIGRATIONS[version](db)
+        # Columns first, then tables and indexes: on SQLite an index on a column that does not
+        # exist yet is silently made on the string "column" and later corrupts the table.
+        if db.table_exists("ticket"):
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                if version in MIGRATIONS:
+                    MIGRATIONS[version](db)
+        db.create_tables(ALL_MODELS, safe=True)
         Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).on_conflict(
             conflict_target=[Meta.key], update={Meta.value: str(SCHEMA_VERSION)}
         ).execute()
