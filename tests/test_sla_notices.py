@@ -48,7 +48,8 @@ def test_a_silent_handler_gets_warning_then_breach_then_the_head_one_mail_each(
     run_once(e2e_config, at("10:00"))
     mails = smtp_server.wait_for(3)
     ack = next(parse(m.data) for m in mails if m.rcpt_tos == ["w@example.cn"])
-    assert "2026-12-01 10:15 前" in ack.text and "2026-12-01 12:00 前" in ack.text
+    assert "\n  预计响应：15 分钟内，2026-12-01 10:15 前\n" in ack.text  # its own line, 24x7
+    assert "\n  预计解决：2026-12-01 12:00 前" in ack.text
 
     def new_mails(total: int) -> list[tuple[str, str]]:
         got = smtp_server.wait_for(total, timeout=5)
