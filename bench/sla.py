@@ -8,7 +8,8 @@ pending timers a ticket has (respond and resolve: warning, breach, second level)
 each breach goes to the handler and the supervisor). Then times, best of ``--repeat``:
 
 * floor: the smallest query that can answer "what is due": raw sqlite3 on the same file and
-  index, ``SELECT id FROM sla_timer WHERE done_at IS NULL AND due_at <= ? ORDER BY due_at LIMIT 500``;
+  index, ``SELECT id FROM sla_timer WHERE done_at IS NULL AND due_at <= ? ORDER BY due_at
+  LIMIT 500``;
 * find: the sweep's own query through peewee (what grows with the number of open tickets);
 * scan: loading every open ticket, what a sweep that looped over tickets in Python would pay
   before computing anything (shown to make the index's worth visible, not as a target);
@@ -155,7 +156,8 @@ def main() -> None:
 
     def floor() -> None:
         raw.execute(
-            "SELECT id FROM sla_timer WHERE done_at IS NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+            "SELECT id FROM sla_timer WHERE done_at IS NULL AND due_at <= ? "
+            "ORDER BY due_at LIMIT ?",
             (moment, BATCH),
         ).fetchall()
 
