@@ -297,3 +297,17 @@ def test_unowned_tickets_warn_the_supervisors(tmp_path: Path) -> None:
     assert [o.rcpt for o in Outbox.select().where(Outbox.kind == "sla_warning")] == [
         "li.na@example.com"
     ]
+
+
+def test_the_daemon_mails_the_operators_once_about_a_year_without_data(tmp_path: Path) -> None:
+    """`run --once` on 2026-12-20: the calendar check finds that deadlines set now reach 2027;
+    it logs that every time and mails [operations] alarm_to once (Maildir transport)."""
+    path = write_config(tmp_path, DESK)
+    first = run_mailflow(path, "run", "--once", now="2026-12-20T10:00:00+08:00")
+    second = run_mailflow(path, "run", "--once", now="2026-12-20T16:00:00+08:00")
+    for result in (first, second):
+        assert result.returncode == 0, result.stderr
+        assert "calendar: no public-holiday data for 2027" in result.stderr
+    sent = [parse(p.read_bytes()) for p in (tmp_path / "var" / "sent" / "new").iterdir()]
+    assert [m.subject for m in sent] == ["[mailflow] 缺少 2027 年的节假日数据"]
+    assert "complete_years = [2027]" in sent[0].text
