@@ -85,3 +85,85 @@ def test_follow_up_stores_visible_text_and_keeps_the_whole(
     reply = show(e2e_config, number)["messages"][2]  # type: ignore[index]
     assert reply["text"] == "已经好了"
     assert "原始邮件" in reply["full_text"] and QUOTED in reply["full_text"]
+
+
+ANSWERS = {
+    "bottom-posted": (
+        "On Tue, Dec 1, 2026 at 10:00 AM IT Support <support@example.com> wrote:\n"
+        "> 我们已收到您的技术支持请求。\n> 工单编号：{number}\n\n"
+        "Restarted twice; the VPN still fails with error 809.\n\n-- \nAnna Berg\n",
+        ["Restarted twice; the VPN still fails with error 809."],
+        ["我们已收到您的技术支持请求", "Anna Berg"],
+    ),
+    "inline": (
+        "IT Support wrote:\n> Which client version?\n\n5.2.1\n\n> Which Windows?\n\n"
+        "Windows 11 23H2\n\n> Regards\n",
+        ["> Which client version?\n\n5.2.1", "> Which Windows?\n\nWindows 11 23H2"],
+        ["> Regards"],
+    ),
+    "forwarded": (
+        "This is the error mail the ERP sent me.\n\n---------- Forwarded message ---------\n"
+        "From: ERP System <erp@example.com>\nDate: Tue, Dec 1, 2026 at 9:00 AM\n"
+        "Subject: Login failed\n\nDatabase connection timeout (0x80004005) at 09:00:12.\n",
+        [
+            "This is the error mail the ERP sent me.",
+            "From: ERP System <erp@example.com>",
+            "Database connection timeout (0x80004005) at 09:00:12.",
+        ],
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ANSWERS))
+def test_the_handler_gets_the_requesters_whole_answer(
+    kind: str, e2e_config: Path, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    """Bottom-posted, inline and forwarded answers reach the handler whole, through Dovecot
+    and the SMTP server; the quoted history does not."""
+    from mailflow.mail.parsing import parse
+    from tests.helpers import PEOPLE
+
+    e2e_config.write_text(e2e_config.read_text() + PEOPLE)
+    imap_account.append(build("anna@example.cn", imap_account.user, "VPN 报错 809", "连不上"))
+    run_once(e2e_config)
+    number = today_prefix() + "001"
+    before = len(smtp_server.wait_for(2))
+    body, present, absent = ANSWERS[kind]
+    imap_account.append(
+        build(
+            "anna@example.cn",
+            imap_account.user,
+            f"Re: [{number}] VPN 报错 809",
+            body.format(number=number),
+        )
+    )
+    run_once(e2e_config)
+    mails = smtp_server.wait_for(before + 1)
+    [notice] = [parse(m.data) for m in mails[before:] if m.rcpt_tos == ["wang.wei@example.com"]]
+    assert "需求方补充信息" in notice.subject
+    for text in present:
+        assert text in notice.text, (text, notice.text)
+    for text in absent:
+        assert text not in notice.text, (text, notice.text)
+    stored = show(e2e_config, number)["messages"][-2]  # type: ignore[index]
+    assert stored["direction"] == "in" and all(text in stored["text"] for text in present)
+
+
+def test_html_quote_blocks_go_before_conversion() -> None:
+    """Gmail's quote goes as an element; a rule leaves no "* * *"; an inline answer between
+    two blockquotes keeps the quoted line it answers."""
+    gmail = (
+        '<div dir="ltr">Works now.<hr></div><div class="gmail_quote"><div class="gmail_attr">'
+        "On Wed, Oct 25, 2023 at 9:20 AM IT &lt;support@example.com&gt; wrote:</div>"
+        '<blockquote class="gmail_quote">Please restart.</blockquote></div>'
+    )
+    assert visible_text("ignored", gmail) == "Works now."
+    inline = (
+        '<div>Hi,</div><blockquote type="cite">Hello<br>Which version?</blockquote>'
+        '<div>5.2.1</div><blockquote type="cite">Which Windows?</blockquote><div>11</div>'
+    )
+    assert visible_text("ignored", inline) == (
+        "Hi,\n> Hello\n> Which version?\n5.2.1\n> Which Windows?\n11"
+    )
+    assert "* * *" not in visible_text("x", "<p>one</p><hr><p>two</p>")

@@ -79,6 +79,7 @@ def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
             "escalated_to": "",
         },
         "alarm": {"years": [], "detail": ""},
+        "names": [],
         # Only the survey mail shows them; most mails never look, so they are made on first use.
         "links": _Lazy(lambda: survey_links(config, ticket["number"])),
         "ratings": RATINGS,

@@ -28,6 +28,7 @@ KINDS = (
     "command_error",
     "escalation",
     "reopened",
+    "followup",
     "survey",
     "rating_alert",
     "sla_warning",

@@ -5,6 +5,11 @@ from __future__ import annotations
 import re
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
+# html2text escapes what Markdown would read as a list, heading or rule at a line's start
+# ("\---------- Forwarded message"); in plain text the backslash is noise.
+_LINE_START_ESCAPE = re.compile(r"^(\s*)\\([-+#*>])", re.MULTILINE)
+_NUMBER_ESCAPE = re.compile(r"^(\s*\d+)\\\.", re.MULTILINE)
+_RULE = re.compile(r"^\s*\* \* \*\s*$", re.MULTILINE)  # what html2text makes of <hr>
 
 
 def html_to_text(html: str) -> str:
@@ -23,6 +28,7 @@ def html_to_text(html: str) -> str:
         text = converter.handle(html)
     except Exception:
         text = re.sub(r"<[^>]+>", " ", html)
-    text = text.replace("\xa0", " ")
+    text = _RULE.sub("", text)
+    text = _NUMBER_ESCAPE.sub(r"\1.", _LINE_START_ESCAPE.sub(r"\1\2", text)).replace("\xa0", " ")
     text = "\n".join(line.rstrip() for line in text.splitlines())
     return _BLANK_RUNS.sub("\n\n", text).strip()

@@ -21,7 +21,7 @@ def requester_reply(
 ) -> None:
     """What a requester's reply does to the ticket's state (spec steps 5 and 6)."""
     assert mail.sender is not None
-    text = visible_text(mail.text)
+    text = visible_text(mail.text, mail.html, mail.subject)
     actor = mail.sender.email
     if ticket.status == "resolved":
         meaning = confirmation(text)
@@ -42,6 +42,22 @@ def requester_reply(
             reopen(ticket, now, services, actor, "the requester wrote again after closing", mail)
     elif ticket.status == "waiting":
         reopen(ticket, now, services, actor, "the requester answered", mail)
+    else:
+        tell_handler(ticket, mail, text, now, services)
+
+
+def tell_handler(
+    ticket: Ticket, mail: InboundMail, text: str, now: dt.datetime, services: Services
+) -> None:
+    """More from the requester on an open ticket: its handler (else the group's supervisor)
+    gets the whole visible answer, with the names of the files that came with it."""
+    config = services.config
+    person = config.person(ticket.assignee) if ticket.assignee else None
+    person = person or config.supervisor_of(ticket.group)
+    if person is None:
+        return
+    files = [a.filename for a in mail.attachments if not a.inline]
+    notify_staff(ticket, "followup", mail, person, now, services, original=text, names=files)
 
 
 def reopen(
@@ -76,7 +92,7 @@ def reopen(
             now,
             services,
             reason=why,
-            original=mail.text if mail else "",
+            original=visible_text(mail.text, mail.html, mail.subject) if mail else "",
         )
 
 

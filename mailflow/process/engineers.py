@@ -31,7 +31,7 @@ def staff_reply(
     All commands are checked before any is applied: one that cannot apply changes nothing and
     the writer is told why, and then nothing goes to the requester either.
     """
-    commands, text = split_commands(visible_text(mail.text))
+    commands, text = split_commands(visible_text(mail.text, mail.html, mail.subject))
     Message.update(text=text).where(Message.id == stored).execute()
     errors = act(ticket, person, commands, text, now, services, mail, stored)
     if errors:

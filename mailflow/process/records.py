@@ -40,7 +40,7 @@ def store_inbound(
         to=[a.email for a in mail.to],
         cc=[a.email for a in mail.cc],
         subject=mail.subject,
-        text=visible_text(mail.text) if reply else mail.text,
+        text=visible_text(mail.text, mail.html, mail.subject) if reply else mail.text,
         full_text=mail.text,
         html=mail.html,
         date_header=utc(mail.date) if mail.date else None,
