@@ -87,10 +87,13 @@ def test_engineer_works_the_ticket_by_mail(
     assert new_mails() == []
     assert show(e2e_config, number)["events"][-1]["kind"] == "internal_note"  # type: ignore[index]
 
-    # The requester cannot command the ticket.
+    # The requester cannot command the ticket; the handler reads what they wrote.
     imap_account.append(build(f"王芳 <{REQUESTER}>", support, f"Re: {tag}", "Status: closed"))
     run_once(e2e_config)
     assert show(e2e_config, number)["status"] == "in_progress"
+    [(to, data)] = new_mails()
+    assert to == "wang.wei@example.com" and "需求方补充信息" in parse(data).subject
+    assert "Status: closed" in parse(data).text
 
     # Escalation to another group reassigns and tells the new handler and the supervisor.
     engineer_says("Escalate: 硬件支持组 审批服务器硬盘告警，需要更换\n\n已转硬件组处理。")
