@@ -27,6 +27,7 @@ ALLOWED = {
     "process": {"errors", "spec", "config", "mail", "store", "services", "delivery", "sla"},
     "pipeline": {"errors", "spec", "config", "mail", "store", "services", "delivery", "process",
                  "sources", "children", "sla"},
+    "reports": {"errors", "spec", "config", "mail", "store", "services", "delivery", "sla"},
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from mailflow.cli.common import EX_CONFIG, EX_DATAERR, EX_FAILURE, EX_TEMPFAIL, log
 from mailflow.cli.operate import cmd_check, cmd_demo, cmd_ingest, cmd_init_db, cmd_run
 from mailflow.cli.parser import parser
+from mailflow.cli.reporting import cmd_report
 from mailflow.cli.tickets import cmd_quarantine, cmd_sla, cmd_ticket, cmd_tickets
 from mailflow.errors import ConfigError, InputError, MailflowError
 
@@ -59,6 +60,7 @@ COMMANDS = {
     "tickets": cmd_tickets,
     "ticket": cmd_ticket,
     "sla": cmd_sla,
+    "report": cmd_report,
     "quarantine": cmd_quarantine,
     "check": cmd_check,
     "demo": cmd_demo,

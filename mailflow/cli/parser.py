@@ -78,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _running(sub, common)
     _tickets(sub, common)
+    _report(sub, common)
     _quarantine(sub, common)
     return top
 
@@ -117,6 +118,23 @@ ACTIONS = {
     "reply": ("reply to the requester", "TEXT", "sent from the support address"),
     "escalate": ("escalate", "REASON", "why"),
 }
+
+
+def _report(sub: Any, common: argparse.ArgumentParser) -> None:
+    report = sub.add_parser(
+        "report", parents=[common], help="the weekly or monthly analysis report of a period"
+    )
+    report.add_argument("--period", help="an ISO week (2026-W49) or a month (2026-12)")
+    report.add_argument("--from", dest="date_from", metavar="DATE", help="first day, 2026-12-01")
+    report.add_argument("--to", dest="date_to", metavar="DATE", help="last day, 2026-12-31")
+    report.add_argument("--format", choices=("json", "csv", "md"), default="md")
+    report.add_argument("--out", metavar="FILE", help="write there instead of stdout")
+    report.add_argument(
+        "--for-requesters",
+        action="store_true",
+        help="handlers' names masked as in every requester-facing mail",
+    )
+    report.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
 
 
 def _tickets(sub: Any, common: argparse.ArgumentParser) -> None:

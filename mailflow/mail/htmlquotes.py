@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 import warnings
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag
-from bs4.element import NavigableString, PageElement
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+from bs4.element import NavigableString, PageElement, Tag
 
 from mailflow.mail import quote_marks as marks
 from mailflow.mail.htmltext import html_to_text
@@ -51,7 +51,7 @@ def html_visible(html: str, forward: bool) -> str | None:
     return html_to_text(str(soup)) or None
 
 
-def _quote_groups(soup: BeautifulSoup) -> list[list[PageElement]]:
+def _quote_groups(soup: Tag) -> list[list[PageElement]]:
     """The quote blocks, outermost first, each with its attribution and (for Outlook and QQ
     Mail) the siblings that follow it."""
     groups: list[list[PageElement]] = []
@@ -150,9 +150,9 @@ def _replace_with_context(group: list[PageElement]) -> None:
     context = lines[-2:]
     for element in group[:-1]:
         element.extract()
-    replacement = BeautifulSoup("", "html.parser").new_tag("p")
+    replacement = Tag(name="p")
     for n, line in enumerate(context):
         if n:
-            replacement.append(BeautifulSoup("", "html.parser").new_tag("br"))
-        replacement.append("> " + line)
+            replacement.append(Tag(name="br"))
+        replacement.append(NavigableString("> " + line))
     soup.replace_with(replacement)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 
 from mailflow.mail import quote_marks as marks
-from mailflow.mail.htmlquotes import html_visible
 
 _BLANKS = re.compile(r"\n{3,}")
 _SIGNATURE = ("-- ", "--")
@@ -34,6 +33,9 @@ _SIGNATURE_MAX_LINES = 10
 def visible_text(text: str, html: str | None = None, subject: str = "") -> str:
     """What the writer of a reply added; ``text`` itself when nothing else is left."""
     if html:
+        # Beautiful Soup takes 60 ms to import: only HTML follow-ups pay for it.
+        from mailflow.mail.htmlquotes import html_visible  # noqa: PLC0415
+
         found = html_visible(html, marks.forwarding(subject))
         if found:
             return trim_tail(found)

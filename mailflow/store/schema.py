@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import peewee as pw
-from playhouse.migrate import SchemaMigrator, migrate
 
 from mailflow.errors import StorageError
 from mailflow.store.database import transaction
@@ -29,6 +28,9 @@ def _to_version_2(db: pw.Database) -> None:
 
 def _to_version_3(db: pw.Database) -> None:
     # Service levels: the update deadline, the targets in force, and indexed deadlines.
+    # (playhouse.migrate pulls in every playhouse backend: imported only to upgrade.)
+    from playhouse.migrate import SchemaMigrator, migrate  # noqa: PLC0415
+
     migrator = SchemaMigrator.from_database(db)
     columns = {c.name for c in db.get_columns("ticket")}
     steps = []

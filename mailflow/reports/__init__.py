@@ -1,0 +1,1 @@
+"""Weekly and monthly analysis reports (spec step 6): periods, figures, formats."""

@@ -1,0 +1,219 @@
+"""Every figure of a report, from SQL aggregation over tickets and events (percentiles too, by
+window functions): nothing loads every ticket into Python.
+
+Definitions (a period is [start, end) in UTC, from the support time zone's days):
+
+- received: tickets submitted in the period; by priority, category, group and source.
+- resolved: tickets set to resolved in the period (``status_changed`` events; a ticket resolved
+  twice counts once); closed: ``closed`` events; reopened: ``reopened`` events.
+- first response: tickets first answered in the period, from submission; met when answered by
+  the response deadline. Resolution: tickets whose (latest) resolution falls in the period,
+  from submission; met when resolved by the resolution deadline. Median and 90th percentile
+  by nearest rank.
+- backlog: tickets submitted before the end and neither resolved nor closed before it (by
+  their current resolution and closing times), aged by the time since submission.
+- satisfaction: ratings given in the period; response rate: ratings over surveys sent in it;
+  score: the mean rating on 0-100 (非常满意 100, 满意 67, 一般 33, 不满意 0).
+- workload: tickets resolved in the period by their handler and by group, with the median
+  resolution time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import peewee as pw
+
+from mailflow.spec import RATINGS
+
+AGES = (("lt_1d", 0, 86400), ("1_3d", 86400, 3 * 86400), ("3_7d", 3 * 86400, 7 * 86400))
+AGES_OPEN = ("gt_7d", 7 * 86400)
+
+
+class Sql:
+    """The few places where SQLite and PostgreSQL spell things differently."""
+
+    def __init__(self, db: pw.Database) -> None:
+        self.db = db
+        self.p = db.param
+        self.postgres = isinstance(db, pw.PostgresqlDatabase)
+
+    def seconds(self, later: str, earlier: str) -> str:
+        if self.postgres:
+            return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+        return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.db.execute_sql(sql, tuple(params)).fetchall())  # type: ignore[no-untyped-call]
+
+
+def tickets(sql: Sql, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    p = sql.p
+    window = f"submitted_at >= {p} AND submitted_at < {p}"
+    received = sql.rows(f"SELECT COUNT(*) FROM ticket WHERE {window}", (start, end))[0][0]
+
+    def by(column: str) -> dict[str, int]:
+        found = sql.rows(
+            f"SELECT COALESCE(\"{column}\", ''), COUNT(*) FROM ticket WHERE {window} "
+            f"GROUP BY COALESCE(\"{column}\", '') ORDER BY COUNT(*) DESC, 1",
+            (start, end),
+        )
+        return {str(key): int(count) for key, count in found}
+
+    def events(kind: str, like: str = "") -> int:
+        extra = f" AND data LIKE {p}" if like else ""
+        params: list[Any] = [kind, start, end] + ([like] if like else [])
+        return int(
+            sql.rows(
+                f"SELECT COUNT(DISTINCT ticket_id) FROM event WHERE kind = {p} AND at >= {p} "
+                f"AND at < {p}{extra}",
+                params,
+            )[0][0]
+        )
+
+    return {
+        "received": int(received),
+        "resolved": events("status_changed", '%"after": "resolved"%'),
+        "closed": events("closed"),
+        "reopened": events("reopened"),
+        "by_priority": by("priority"),
+        "by_category": by("category"),
+        "by_group": by("group"),
+        "by_source": by("channel"),
+    }
+
+
+def times(
+    sql: Sql, stop: str, deadline: str, start: dt.datetime, end: dt.datetime, key: str = "priority"
+) -> dict[str, dict[str, Any]]:
+    """Median, 90th percentile, count and share met of ``stop - submitted_at`` for the tickets
+    whose ``stop`` falls in the period, by ``key``."""
+    p = sql.p
+    seconds = sql.seconds(stop, "submitted_at")
+    found = sql.rows(
+        f"""
+        WITH d AS (
+            SELECT "{key}" AS k, {seconds} AS s,
+                   CASE WHEN {deadline} IS NOT NULL AND {stop} <= {deadline} THEN 1 ELSE 0 END
+                       AS met,
+                   ROW_NUMBER() OVER (PARTITION BY "{key}" ORDER BY {seconds}) AS rn,
+                   COUNT(*) OVER (PARTITION BY "{key}") AS n
+            FROM ticket WHERE {stop} >= {p} AND {stop} < {p} AND "{key}" IS NOT NULL
+        )
+        SELECT k, COUNT(*), SUM(met),
+               MIN(CASE WHEN rn >= 0.5 * n THEN s END),
+               MIN(CASE WHEN rn >= 0.9 * n THEN s END)
+        FROM d GROUP BY k ORDER BY k
+        """,
+        (start, end),
+    )
+    return {
+        str(k): {
+            "count": int(count),
+            "met": int(met or 0),
+            "met_share": round(int(met or 0) / int(count), 4) if count else None,
+            "median_seconds": round(float(median)) if median is not None else None,
+            "p90_seconds": round(float(p90)) if p90 is not None else None,
+        }
+        for k, count, met, median, p90 in found
+    }
+
+
+def breaches(sql: Sql, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """Tickets whose response or resolution deadline fell in the period and was missed (met
+    late, or not met at all yet)."""
+    p = sql.p
+    found = sql.rows(
+        f"""
+        SELECT number, priority, assignee, subject, 'respond', respond_by, first_response_at
+        FROM ticket WHERE respond_by >= {p} AND respond_by < {p}
+          AND (first_response_at IS NULL OR first_response_at > respond_by)
+        UNION ALL
+        SELECT number, priority, assignee, subject, 'resolve', resolve_by, resolved_at
+        FROM ticket WHERE resolve_by >= {p} AND resolve_by < {p}
+          AND (resolved_at IS NULL OR resolved_at > resolve_by)
+        ORDER BY 6, 1
+        """,
+        (start, end, start, end),
+    )
+    return [
+        {
+            "number": number,
+            "priority": priority,
+            "assignee": assignee,
+            "subject": subject,
+            "clock": clock,
+            "deadline": deadline,
+            "done_at": done,
+        }
+        for number, priority, assignee, subject, clock, deadline, done in found
+    ]
+
+
+def backlog(sql: Sql, end: dt.datetime) -> dict[str, int]:
+    p = sql.p
+    age = sql.seconds(p, "submitted_at")
+    cases = " ".join(f"WHEN {age} < {high} THEN '{name}'" for name, _, high in AGES)
+    found = sql.rows(
+        f"""
+        SELECT CASE {cases} ELSE '{AGES_OPEN[0]}' END, COUNT(*)
+        FROM ticket WHERE submitted_at < {p}
+          AND (resolved_at IS NULL OR resolved_at >= {p})
+          AND (closed_at IS NULL OR closed_at >= {p})
+        GROUP BY 1
+        """,
+        [end] * len(AGES) + [end, end, end],
+    )
+    ages = {name: 0 for name, _, _ in AGES} | {AGES_OPEN[0]: 0}
+    ages.update({str(name): int(count) for name, count in found})
+    return {"open": sum(ages.values()), **ages}
+
+
+def satisfaction(sql: Sql, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    p = sql.p
+    found = dict(
+        sql.rows(
+            f"SELECT rating, COUNT(*) FROM ticket WHERE rated_at >= {p} AND rated_at < {p} "
+            "AND rating IS NOT NULL GROUP BY rating",
+            (start, end),
+        )
+    )
+    surveys = sql.rows(
+        f"SELECT COUNT(*) FROM event WHERE kind = {p} AND at >= {p} AND at < {p}",
+        ("survey_queued", start, end),
+    )[0][0]
+    responses = sum(int(v) for v in found.values())
+    total = sum(int(level) * int(count) for level, count in found.items())
+    unhappy = sql.rows(
+        f"SELECT number, subject, assignee, rating_comment FROM ticket WHERE rating = 1 "
+        f"AND rated_at >= {p} AND rated_at < {p} ORDER BY rated_at, number",
+        (start, end),
+    )
+    return {
+        "counts": {
+            RATINGS[level]: int(found.get(level, 0)) for level in sorted(RATINGS, reverse=True)
+        },
+        "responses": responses,
+        "surveys": int(surveys),
+        "response_rate": round(responses / int(surveys), 4) if surveys else None,
+        "score": round((total / responses - 1) / 3 * 100, 1) if responses else None,
+        "dissatisfied": [
+            {"number": n, "subject": s, "assignee": a, "comment": c} for n, s, a, c in unhappy
+        ],
+    }
+
+
+def workload(sql: Sql, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """Tickets resolved in the period per handler and per group, with the median time."""
+    engineers = times(sql, "resolved_at", "resolve_by", start, end, key="assignee")
+    groups = times(sql, "resolved_at", "resolve_by", start, end, key="group")
+
+    def handled(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"handled": row["count"], "median_resolution_seconds": row["median_seconds"]}
+            for name, row in rows.items()
+        }
+
+    return {"engineers": handled(engineers), "groups": handled(groups)}
