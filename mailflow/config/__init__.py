@@ -51,6 +51,7 @@ from mailflow.config.sections import (
 from mailflow.config.service_levels import (
     _calendar,
     _operations,
+    _reports,
     _sla,
     check_override_groups,
 )
@@ -71,6 +72,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         sla=_sla(root.sub("sla"), people := _people(root)),
         calendar=_calendar(root.sub("calendar")),
         operations=_operations(root.sub("operations")),
+        reports=_reports(root.sub("reports")),
         loops=_loops(root.sub("loops")),
         limits=_limits(root.sub("limits")),
         rules=_rules(root),

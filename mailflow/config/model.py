@@ -190,6 +190,21 @@ class CalendarConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    """Who gets the weekly and monthly reports, and when (support time zone)."""
+
+    weekly_to: tuple[str, ...] = ()
+    monthly_to: tuple[str, ...] = ()
+    weekly_day: int = 0  # Monday
+    weekly_time: dt.time = dt.time(9, 0)
+    monthly_day: int = 1
+    monthly_time: dt.time = dt.time(9, 0)
+    for_requesters: bool = False
+    language: str = ""  # "": the support language
+    font: str = ""  # a font file with Chinese characters; "": found among installed fonts
+
+
+@dataclass(frozen=True)
 class OperationsConfig:
     alarm_to: tuple[str, ...] = ()  # operators told about what needs a person (calendar gaps)
 
@@ -261,6 +276,7 @@ class Config:
     sla: SlaConfig
     calendar: CalendarConfig = field(default_factory=CalendarConfig)
     operations: OperationsConfig = field(default_factory=OperationsConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
     loops: LoopConfig = field(default_factory=lambda: LoopConfig(5))
     limits: LimitsConfig = field(default_factory=lambda: LimitsConfig(20, 50, 50))
     rules: tuple[RuleConfig, ...] | None = None  # None: the built-in grading rules

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from pathlib import Path
 
 from mailflow.config.model import (
     CLOCKS,
@@ -18,6 +19,7 @@ from mailflow.config.model import (
     Interval,
     OperationsConfig,
     Person,
+    ReportsConfig,
     SlaConfig,
     SlaOverride,
     SlaTarget,
@@ -213,14 +215,56 @@ def _years(s: _Section, key: str) -> frozenset[int]:
     return frozenset(years)
 
 
-def _operations(s: _Section) -> OperationsConfig:
+def _addresses(s: _Section, key: str) -> tuple[str, ...]:
     found = []
-    for item in s.get("alarm_to", list, []):
+    for item in s.get(key, list, []):
         try:
             found.append(addresses.normalize(str(item)))
         except AddressError as exc:
-            raise ConfigError(
-                s.key("alarm_to"), f"{item!r} is not an e-mail address: {exc}"
-            ) from None
+            raise ConfigError(s.key(key), f"{item!r} is not an e-mail address: {exc}") from None
+    return tuple(found)
+
+
+def _operations(s: _Section) -> OperationsConfig:
+    operations = OperationsConfig(alarm_to=_addresses(s, "alarm_to"))
     s.finish()
-    return OperationsConfig(alarm_to=tuple(found))
+    return operations
+
+
+def _reports(s: _Section) -> ReportsConfig:
+    weekly_day, weekly_time = _when(s, "weekly_at", "mon 09:00", weekly=True)
+    monthly_day, monthly_time = _when(s, "monthly_at", "1 09:00", weekly=False)
+    reports = ReportsConfig(
+        weekly_to=_addresses(s, "weekly_to"),
+        monthly_to=_addresses(s, "monthly_to"),
+        weekly_day=weekly_day,
+        weekly_time=weekly_time,
+        monthly_day=monthly_day,
+        monthly_time=monthly_time,
+        for_requesters=bool(s.get("for_requesters", bool, False)),
+        language=s.choice("language", ("", "zh_CN", "en"), ""),
+        font=str(s.optional_path("font") or ""),
+    )
+    if reports.font and not Path(reports.font).is_file():
+        raise ConfigError(s.key("font"), f"no such file: {reports.font}")
+    s.finish()
+    return reports
+
+
+def _when(s: _Section, key: str, default: str, weekly: bool) -> tuple[int, dt.time]:
+    """ "mon 09:00" (a weekday) or "1 09:00" (a day of the month, 1 to 28)."""
+    raw = s.text(key, default)
+    day, _, clock = raw.partition(" ")
+    try:
+        moment: dt.time | None = dt.time.fromisoformat(clock.strip())
+    except ValueError:
+        moment = None
+    if weekly:
+        number = WEEKDAYS.index(day.lower()[:3]) if day.lower()[:3] in WEEKDAYS else -1
+        ok, example = number >= 0, '"mon 09:00"'
+    else:
+        number = int(day) if day.isdigit() else 0
+        ok, example = 1 <= number <= 28, '"1 09:00" (a day from 1 to 28)'
+    if moment is None or not ok:
+        raise ConfigError(s.key(key), f"must look like {example}, got {raw!r}")
+    return number, moment
