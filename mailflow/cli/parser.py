@@ -127,7 +127,13 @@ def _report(sub: Any, common: argparse.ArgumentParser) -> None:
     report.add_argument("--period", help="an ISO week (2026-W49) or a month (2026-12)")
     report.add_argument("--from", dest="date_from", metavar="DATE", help="first day, 2026-12-01")
     report.add_argument("--to", dest="date_to", metavar="DATE", help="last day, 2026-12-31")
-    report.add_argument("--format", choices=("json", "csv", "md"), default="md")
+    report.add_argument(
+        "--format",
+        choices=("md", "json", "csv", "html", "eml"),
+        default="md",
+        help="md (default), json, csv, html (charts inline, for a browser) or eml (the mail "
+        "the scheduler sends, charts as cid: parts)",
+    )
     report.add_argument("--out", metavar="FILE", help="write there instead of stdout")
     report.add_argument(
         "--for-requesters",

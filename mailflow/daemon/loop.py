@@ -35,6 +35,8 @@ from mailflow.delivery.transports import Transport
 from mailflow.errors import MailboxAuthError, MailboxError, SenderGone, StorageError
 from mailflow.process.closing import close_silent
 from mailflow.process.service_levels import backfill, sweep
+from mailflow.reports.charts import ChartError
+from mailflow.reports.sending import send_due
 from mailflow.services import Services
 from mailflow.sla.alarms import alarm_once
 from mailflow.sla.days import CalendarGap
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 CLOSE_SILENT_SECONDS = 60
 OUTBOX_RETRY_SECONDS = 15
 CALENDAR_CHECK_SECONDS = 6 * 3600
+REPORTS_SECONDS = 300  # a report is due once a week or month: looking every 5 minutes is plenty
 BACKFILL_SECONDS = 86400  # at start: tickets stored before service levels get their clocks
 JOB_BUDGET_SECONDS = 0.5  # between two polls, jobs start only within this much time
 
@@ -87,6 +90,7 @@ class Worker:
         self.jobs.every(OUTBOX_RETRY_SECONDS, "outbox_retry", self._start_sender)
         self.jobs.every(CALENDAR_CHECK_SECONDS, "calendar_check", self._check_calendar)
         self.jobs.every(BACKFILL_SECONDS, "sla_backfill", self._backfill)
+        self.jobs.every(REPORTS_SECONDS, "reports", self._reports)
 
     @property
     def mailbox(self) -> Mailbox:
@@ -177,6 +181,24 @@ class Worker:
                 )
             if raised:
                 self._start_sender(now)
+
+    def _reports(self, now: dt.datetime) -> None:
+        try:
+            sent = send_due(now, self.services)
+        except ChartError as exc:
+            log.error("reports: %s", exc)
+            with transaction(self.services.db):
+                alarm_once(
+                    "report-font",
+                    "report_font",
+                    {"years": [], "detail": str(exc)},
+                    now,
+                    self.services,
+                )
+            self._start_sender(now)
+            return
+        if sent:
+            self._start_sender(now)
 
     def _backfill(self, now: dt.datetime) -> None:
         count = backfill(now, self.services)

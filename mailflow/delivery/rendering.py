@@ -35,7 +35,10 @@ KINDS = (
     "sla_breach",
     "sla_second_level",
 )
-OPERATOR_KINDS = ("calendar_gap",)  # about mailflow itself, not a ticket: no tag in the subject
+OPERATOR_KINDS = (
+    "calendar_gap",
+    "report_font",
+)  # about mailflow itself, not a ticket: no tag in the subject
 
 PRIORITY_LABELS = {
     "zh_CN": {"urgent": "紧急", "high": "高", "medium": "中", "low": "低"},

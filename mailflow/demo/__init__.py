@@ -23,6 +23,10 @@ from mailflow.daemon import Worker, build_mailbox, build_transport, open_service
 from mailflow.demo import mails
 from mailflow.demo.timeline import print_timelines
 from mailflow.errors import MailflowError
+from mailflow.reports import html, report
+from mailflow.reports.charts import ChartError
+from mailflow.reports.periods import month_of
+from mailflow.services import Services
 from mailflow.store import ids
 from mailflow.store.models import Ticket
 
@@ -124,10 +128,26 @@ def run_demo(folder: Path) -> int:
     finally:
         worker.close()
     print_timelines(config)
+    _report(folder, config, services, now)
     first = Ticket.select().order_by(Ticket.id).first()
     if first is not None:
         print(f"\nTry: mailflow -c {folder / 'config.toml'} ticket show {first.number}")
     return 1 if failed else 0
+
+
+def _report(folder: Path, config: Config, services: Services, now: dt.datetime) -> None:
+    """The month's analysis report as the managers get it (charts included), as of the
+    story's last moment."""
+    period = month_of(now.astimezone(config.support.tz).date(), config.support.tz)
+    data = report.build(services.db, config, period, now)
+    try:
+        page = html.standalone(data, config, config.support.language)
+    except ChartError as exc:
+        print(f"\nReport {period.name}: not drawn: {exc}")
+        return
+    path = folder / f"report-{period.name}.html"
+    path.write_text(page, encoding="utf-8")
+    print(f"\nReport {period.name} (open in a browser): {path.resolve()}")
 
 
 def _prepare(folder: Path) -> Config:

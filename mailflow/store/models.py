@@ -87,7 +87,7 @@ class Ticket(BaseModel):
     department = pw.CharField(max_length=128, default="")
     channel = pw.CharField(max_length=32, default="email")
     language = pw.CharField(max_length=8)
-    submitted_at = pw.DateTimeField()  # when the request reached the mailbox (spec: 提交时间)
+    submitted_at = pw.DateTimeField(index=True)  # when the request reached the mailbox (提交时间)
     created_at = pw.DateTimeField(index=True)
     updated_at = pw.DateTimeField()
     # Service-level deadlines (sla.timers keeps them): the current one of each clock; resolve_by
@@ -96,12 +96,13 @@ class Ticket(BaseModel):
     resolve_by = pw.DateTimeField(null=True, index=True)
     update_by = pw.DateTimeField(null=True, index=True)
     sla = JSONField(default=dict)  # targets in force and what the deadlines were computed from
-    first_response_at = pw.DateTimeField(null=True)
-    resolved_at = pw.DateTimeField(null=True)
-    closed_at = pw.DateTimeField(null=True)
+    # Indexed for the reports, which ask what happened between two moments.
+    first_response_at = pw.DateTimeField(null=True, index=True)
+    resolved_at = pw.DateTimeField(null=True, index=True)
+    closed_at = pw.DateTimeField(null=True, index=True)
     rating = pw.IntegerField(null=True)  # 4 非常满意 … 1 不满意 (confirm.RATINGS)
     rating_comment = pw.TextField(default="")
-    rated_at = pw.DateTimeField(null=True)
+    rated_at = pw.DateTimeField(null=True, index=True)
 
 
 class Message(BaseModel):
@@ -197,6 +198,15 @@ class Alarm(BaseModel):
     detail = pw.TextField(default="")
 
 
+class ReportSent(BaseModel):
+    """A scheduled report that went out: one row per kind and period, written with its outbox
+    row, so each report is sent once whatever restarts or how many daemons run."""
+
+    key = pw.CharField(max_length=64, unique=True)  # "weekly:2026-W49", "monthly:2026-12"
+    at = pw.DateTimeField()
+    recipients = JSONField(default=list)
+
+
 class Outbox(BaseModel):
     """A mail to send, written in the same transaction as the change that caused it."""
 
@@ -281,4 +291,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     Quarantine,
     SlaTimer,
     Alarm,
+    ReportSent,
 ]

@@ -10,7 +10,7 @@ from mailflow.errors import StorageError
 from mailflow.store.database import transaction
 from mailflow.store.models import ALL_MODELS, Meta
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _to_version_2(db: pw.Database) -> None:
@@ -48,8 +48,20 @@ def _to_version_3(db: pw.Database) -> None:
         )
 
 
+def _to_version_4(db: pw.Database) -> None:
+    # Reports ask what happened between two moments: the times they filter on are indexed.
+    for column in ("submitted_at", "first_response_at", "resolved_at", "closed_at", "rated_at"):
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            f'CREATE INDEX IF NOT EXISTS "ticket_{column}" ON "ticket" ("{column}")'
+        )
+
+
 # Each step takes the schema from the version before it to its own.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {2: _to_version_2, 3: _to_version_3}
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {
+    2: _to_version_2,
+    3: _to_version_3,
+    4: _to_version_4,
+}
 
 
 def init_schema(db: pw.Database) -> int:
