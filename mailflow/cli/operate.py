@@ -29,6 +29,7 @@ from mailflow.errors import ConfigError, MailflowError
 from mailflow.pipeline.handling import handle
 from mailflow.process import intake
 from mailflow.process.choice import unrouted
+from mailflow.reports.charts import cjk_font
 from mailflow.sla.days import CalendarGap
 from mailflow.sla.timers import calendar_horizon
 from mailflow.sources import RawMail
@@ -115,6 +116,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         ("database", lambda: _check_database(config)),
         ("templates", lambda: _templates_ok(config)),
         ("calendar", lambda: _calendar_ok(config, args.now or system_clock())),
+        ("reports", lambda: _reports_ok(config)),
     ]
     mailbox = build_mailbox(config, os.environ)
     if isinstance(mailbox, ImapSource):
@@ -152,6 +154,14 @@ def _calendar_ok(config: Config, now: dt.datetime) -> str:
             f"reach: list its holidays and workdays under [calendar] and add {gap.year} here, "
             "or upgrade chinese-calendar",
         ) from None
+
+
+def _reports_ok(config: Config) -> str:
+    wanted = config.reports
+    if not (wanted.weekly_to or wanted.monthly_to):
+        return "none scheduled ([reports] weekly_to, monthly_to)"
+    font = cjk_font(wanted.font)
+    return f"weekly to {len(wanted.weekly_to)}, monthly to {len(wanted.monthly_to)}; chart font {font}"
 
 
 def _templates_ok(config: Config) -> str:

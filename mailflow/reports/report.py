@@ -15,6 +15,7 @@ the same figures for the period before.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import peewee as pw
@@ -38,9 +39,13 @@ def build(
     """The report of ``period`` as of ``now`` (a period still running is reported so far;
     see the module docstring for its shape)."""
     sql = figures.Sql(db)
-    current = _figures(sql, period, config, now)
     before = period.previous()
-    previous = _figures(sql, before, config, now)
+    # The period before is computed beside this one, on a connection of its own (peewee keeps
+    # one per thread; SQLite in WAL mode and PostgreSQL both serve readers side by side).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        earlier = pool.submit(_figures_apart, sql, before, config, now)
+        current = _figures(sql, period, config, now)
+        previous = earlier.result()
     current["problems"] = _problems(current, previous)
     report = {
         "period": {**_period(period), "as_of": _as_of(period, now)},
@@ -52,6 +57,15 @@ def build(
     else:
         _name(report, config)
     return report
+
+
+def _figures_apart(
+    sql: figures.Sql, period: Period, config: Config, now: dt.datetime
+) -> dict[str, Any]:
+    try:
+        return _figures(sql, period, config, now)
+    finally:
+        sql.db.close()  # this thread's connection
 
 
 def _as_of(period: Period, now: dt.datetime) -> str:
@@ -69,8 +83,11 @@ def _period(period: Period) -> dict[str, str]:
 
 def _figures(sql: figures.Sql, period: Period, config: Config, now: dt.datetime) -> dict[str, Any]:
     start, end = utc(period.start), utc(min(period.end, now))
-    first = figures.times(sql, "first_response_at", "respond_by", start, end)
-    resolution = figures.times(sql, "resolved_at", "resolve_by", start, end)
+    first = figures.times(sql, "first_response_at", "respond_by", start, end)["priority"]
+    resolved = figures.times(
+        sql, "resolved_at", "resolve_by", start, end, ("priority", "assignee", "group")
+    )
+    resolution = resolved["priority"]
     for priority in PRIORITIES:
         target = config.sla[priority]
         for rows, minutes in (
@@ -84,7 +101,7 @@ def _figures(sql: figures.Sql, period: Period, config: Config, now: dt.datetime)
         "breaches": [_breach(b, config) for b in figures.breaches(sql, start, end)],
         "backlog": figures.backlog(sql, end),
         "satisfaction": figures.satisfaction(sql, start, end),
-        "workload": figures.workload(sql, start, end),
+        "workload": figures.workload(resolved),
     }
 
 
