@@ -161,7 +161,8 @@ def _reports_ok(config: Config) -> str:
     if not (wanted.weekly_to or wanted.monthly_to):
         return "none scheduled ([reports] weekly_to, monthly_to)"
     font = cjk_font(wanted.font)
-    return f"weekly to {len(wanted.weekly_to)}, monthly to {len(wanted.monthly_to)}; chart font {font}"
+    counts = f"weekly to {len(wanted.weekly_to)}, monthly to {len(wanted.monthly_to)}"
+    return f"{counts}; chart font {font}"
 
 
 def _templates_ok(config: Config) -> str:
