@@ -16,12 +16,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
+from mailflow.config import Config
 from mailflow.daemon.report import CycleReport
 from mailflow.pipeline.handling import Outcome, attachment_limits, handle_prepared
 from mailflow.pipeline.preparing import Batch, Preparer, auto_workers
 from mailflow.services import Services
 from mailflow.sources import Mailbox, Planned
-from mailflow.store.database import transaction
+from mailflow.store.database import sqlite_file, transaction
+from mailflow.store.exclusive import exclusive
 from mailflow.store.models import Receipt
 
 log = logging.getLogger(__name__)
@@ -62,11 +64,21 @@ class IngestPass:
         self._unacked: list[str] = []  # recorded, the mailbox not told yet
         self._aside: list[str] = []  # of those, the quarantined ones
         self._acked: list[str] = []  # told to the mailbox, not yet recorded
+        # One process reads a mailbox at a time: two would race for its mails and cursor.
+        self.exclusive = exclusive(
+            sqlite_file(services.db), "reading the mailbox", mailbox_identity(services.config)
+        )
 
     def run(self, now: dt.datetime, report: CycleReport) -> None:
-        """Read, prepare and record the waiting mail (see the module's docstring)."""
-        self.preparer.start()
-        self._poll(now, report)
+        """Read, prepare and record the waiting mail (see the module's docstring); nothing
+        while another process reads this mailbox (it reads these mails too)."""
+        if not self.exclusive.try_take():
+            return
+        try:
+            self.preparer.start()
+            self._poll(now, report)
+        finally:
+            self.exclusive.release()
 
     def _poll(self, now: dt.datetime, report: CycleReport) -> None:
         # Anything left from a pass that failed half-way is in the receipts, acked=False.
@@ -168,6 +180,14 @@ class IngestPass:
         """Stop the parse workers and drop the mailbox connection."""
         self.preparer.close()
         self.mailbox.close()
+
+
+def mailbox_identity(config: Config) -> str:
+    """Which mailbox a config reads, the same whichever config file names it."""
+    box = config.mailbox
+    if box.kind == "imap":
+        return f"imap:{box.host.lower()}:{box.port}:{box.username}:{box.folder}"
+    return f"maildir:{box.path.resolve()}"
 
 
 def _groups(plan: list[list[Planned]]) -> Iterator[list[Planned]]:

@@ -17,6 +17,7 @@ from mailflow.delivery.outbox import FlushResult, RetryPolicy
 from mailflow.delivery.transports import Transport
 from mailflow.services import Services
 from mailflow.store.database import sqlite_file
+from mailflow.store.exclusive import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +38,42 @@ class Delivery:
         # SQLite only: sent marks go to a journal first, so the sender seldom waits for the
         # ingest's write lock (``journal``).
         self.journal = SentJournal(database_file) if database_file is not None else None
+        # One process delivers at a time: two would send the same rows twice.
+        self.exclusive = exclusive(database_file, "delivering the outbox")
+        self._holding = False
 
     def send_due(self, now: dt.datetime, last: bool = True) -> FlushResult:
-        """Send the rows due at ``now``; ``last=False`` keeps the connection for more."""
-        return outbox.flush(
-            self.db,
-            self.transport,
-            now,
-            self.retry,
-            self.rng.random,
-            journal=self.journal,
-            last=last,
-        )
+        """Send the rows due at ``now``; ``last=False`` keeps the connection for more.
+
+        Nothing is sent while another process delivers this database's outbox: it sends
+        these rows too."""
+        if not self._holding:
+            self._holding = self.exclusive.try_take()
+            if not self._holding:
+                return FlushResult()
+        try:
+            return outbox.flush(
+                self.db,
+                self.transport,
+                now,
+                self.retry,
+                self.rng.random,
+                journal=self.journal,
+                last=last,
+            )
+        finally:
+            if last:
+                self._let_go()
 
     def end_pass(self) -> None:
         """Hang up and move every sent mark into the database."""
         outbox.end_delivery(self.db, self.transport, self.journal)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        if self._holding:
+            self.exclusive.release()
+            self._holding = False
 
     def flush(self, now: dt.datetime) -> FlushResult:
         """One whole delivery, unless the server is backing off (the CLI's way)."""

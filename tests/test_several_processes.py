@@ -1,0 +1,61 @@
+"""Several mailflow processes on one SQLite database and one mailbox (the daemon plus a cron
+`run --once`, or a second instance started by mistake): one reads the mailbox at a time and
+one delivers the outbox at a time, so every mail is one ticket and every requester gets one
+acknowledgement."""
+
+from __future__ import annotations
+
+import collections
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import NOW, mailflow_env, run_mailflow, write_config
+from tests.helpers import deliver, tickets
+from tests.mails import build
+from tests.servers import SmtpServer
+
+MAILS = 60
+
+
+def test_three_processes_at_once_make_each_mail_one_ticket_and_one_ack(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    config = write_config(
+        tmp_path,
+        f"""
+        [mailbox]
+        kind = "maildir"
+        [smtp]
+        kind = "smtp"
+        host = "127.0.0.1"
+        port = {smtp_server.port}
+        security = "none"
+        username = "mailer"
+        password = "smtp-pass"
+        [performance]
+        parse_workers = 0
+        """,
+    )
+    for n in range(MAILS):
+        raw = build(f"user{n}@example.cn", "support@example.com", f"问题 {n}", "打印机坏了")
+        deliver(tmp_path / "var" / "maildir", f"mail{n:03d}", raw)
+    command = [sys.executable, "-m", "mailflow", "-c", str(config), "run", "--once", "--now", NOW]
+    processes = [
+        subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=mailflow_env()
+        )
+        for _ in range(3)
+    ]
+    logs = [p.communicate(timeout=300)[1].decode() for p in processes]
+    assert all(p.returncode == 0 for p in processes), logs
+    assert any("another mailflow process is at it" in log for log in logs), logs
+    final = run_mailflow(config, "run", "--once")
+    assert final.returncode == 0, final.stderr
+    made = tickets(config)
+    assert len(made) == MAILS
+    assert sorted(t["requester"] for t in made) == sorted(
+        f"user{n}@example.cn" for n in range(MAILS)
+    )
+    acks = collections.Counter(m.rcpt_tos[0] for m in smtp_server.wait_for(MAILS, timeout=10))
+    assert len(acks) == MAILS and set(acks.values()) == {1}, acks.most_common(3)
