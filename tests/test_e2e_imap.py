@@ -270,3 +270,27 @@ def test_reply_without_tag_threads_by_references_and_strangers_do_not(
     second = show(e2e_config, str(listed[1]["number"]))
     created = next(e for e in second["events"] if e["kind"] == "created")  # type: ignore[union-attr]
     assert "is not a participant" in created["data"]["reason"]
+
+
+def test_a_kept_connection_sees_mail_appended_since_the_last_pass(
+    e2e_config: Path, imap_account: ImapAccount
+) -> None:
+    """The daemon keeps its IMAP connection between passes. Dovecot answers SEARCH from the
+    session's last synced view of the folder, so a mail appended after one pass must still be
+    in the next pass's plan (a NOOP syncs the view first), not one pass later."""
+    from mailflow import config as config_mod
+    from mailflow.daemon import build_mailbox, open_services
+    from tests.conftest import mailflow_env
+
+    config = config_mod.load(e2e_config)
+    open_services(config)
+    mailbox = build_mailbox(config, mailflow_env())
+    now = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+    try:
+        assert mailbox.plan(now) == []  # the first pass: an empty folder, the cursor set
+        for n in range(3):
+            imap_account.append(build(f"user{n}@example.cn", imap_account.user, f"问题 {n}", "x"))
+            planned = [ref for batch in mailbox.plan(now) for ref, _ in batch]
+            assert len(planned) == n + 1, planned  # nothing acknowledged: all still waiting
+    finally:
+        mailbox.close()

@@ -147,6 +147,11 @@ class ImapSource:
             cursor = None
         if cursor is None:
             return self._first_run(client, now)
+        # A kept connection's view of the folder is only brought up to date by a command that
+        # syncs it: Dovecot answers SEARCH from the view as it was, so without this NOOP a
+        # mail appended since the last sync waits for the pass after next (measured: a median
+        # of 48 s at poll_seconds = 30).
+        client.noop()
         new = [u for u in client.search(["UID", f"{cursor.last_uid + 1}:*"]) if u > cursor.last_uid]
         backlog = [int(u) for u in cursor.backlog]
         if backlog:
