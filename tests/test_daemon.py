@@ -137,3 +137,68 @@ def test_daemon_reconnects_after_imap_and_smtp_outage(tmp_path: Path) -> None:
             proc.kill()
         smtp.stop()
         imap.close()
+
+
+def test_idle_acknowledges_at_once_and_survives_a_dead_connection(tmp_path: Path) -> None:
+    """With IMAP IDLE a mail is acknowledged within seconds although poll_seconds is 120; when
+    Dovecot goes away mid-IDLE the daemon notices the dead socket, reconnects with backoff and
+    finds the mail that arrived meanwhile."""
+    import time
+
+    import imapclient
+
+    imap = Dovecot.create({"desk@example.test": "pw"})
+    smtp = SmtpServer()
+    smtp.start()
+    proc = None
+    try:
+        config = write_config(
+            tmp_path,
+            f"""
+            [support]
+            address = "desk@example.test"
+            [mailbox]
+            kind = "imap"
+            host = "127.0.0.1"
+            port = {imap.port}
+            security = "none"
+            username = "desk@example.test"
+            password = "pw"
+            poll_seconds = 120
+            first_run = "all"
+            [smtp]
+            kind = "smtp"
+            host = "127.0.0.1"
+            port = {smtp.port}
+            security = "none"
+        """,
+        )
+
+        def append(subject: str) -> float:
+            client = imapclient.IMAPClient("127.0.0.1", port=imap.port, ssl=False)
+            client.login("desk@example.test", "pw")
+            client.append("INBOX", build("r@example.com", "desk@example.test", subject, "x"))
+            client.logout()
+            return time.monotonic()
+
+        log = tmp_path / "daemon.log"
+        proc = start_daemon(config, log)
+        wait_until(lambda: "IMAP IDLE" in log.read_text(), timeout=30)
+        time.sleep(2)  # the first pass is over; the daemon idles
+        for n in range(3):
+            appended = append(f"idle {n}")
+            wait_until(lambda n=n: len(smtp.messages) == n + 1, timeout=10)
+            assert time.monotonic() - appended < 5, "not acknowledged within 5 s with IDLE"
+        imap.stop()
+        wait_until(lambda: "went silent while idling" in log.read_text(), timeout=20)
+        imap.start()
+        append("while the daemon reconnects")
+        wait_until(lambda: len(smtp.messages) == 4, timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        assert "Traceback" not in log.read_text()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        smtp.stop()
+        imap.close()

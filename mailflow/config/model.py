@@ -80,6 +80,8 @@ class MailboxConfig:
     timeout_seconds: int
     first_run: str
     first_run_since: dt.date | None
+    idle: bool = True  # wait for mail with IMAP IDLE when the server offers it
+    idle_seconds: int = 600  # re-issue IDLE at least this often (RFC 2177: under 29 minutes)
 
 
 @dataclass(frozen=True)

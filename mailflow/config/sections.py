@@ -85,6 +85,8 @@ def _mailbox(s: _Section) -> MailboxConfig:
         timeout_seconds=s.integer("timeout_seconds", 60, 1, 3600),
         first_run=s.choice("first_run", ("unseen", "new", "all"), "unseen"),
         first_run_since=since,
+        idle=bool(s.get("idle", bool, True)),
+        idle_seconds=s.integer("idle_seconds", 600, 10, 1740),
     )
     if kind == "imap" and not mailbox.username:
         raise ConfigError(s.key("username"), 'is required when kind = "imap"')

@@ -259,15 +259,18 @@ class Worker:
     def run(self) -> str:
         """Loop until stopped; return why it stopped."""
         poll = self.services.config.mailbox.poll_seconds
-        log.info("mailflow running: polling every %d s", poll)
+        waits = getattr(self.mailbox, "wait_for_mail", None)
+        idling = waits is not None and getattr(self.mailbox, "idle", False)
+        how = "IMAP IDLE where offered, else polling" if idling else "polling"
+        log.info("mailflow running: %s every %d s", how, poll)
         try:
             while not self.stopping.is_set():
                 now = self.clock()
-                polling = self._next_poll is None or now >= self._next_poll
+                polling = self._poll_due(now)
                 self.run_once(now, poll=polling, budget=JOB_BUDGET_SECONDS)
                 if polling:
                     self._next_poll = now + dt.timedelta(seconds=poll)
-                self.stopping.wait(self._sleep_seconds())
+                self._wait(waits)
         finally:
             self.close()
         return self.stop_reason or "stopped"
@@ -278,12 +281,32 @@ class Worker:
         self.ingest.close()
         self.delivery.close()
 
+    def _wait(self, waits: Callable[[float, threading.Event], bool] | None) -> None:
+        """Until the next poll or job; with IDLE, until the server says mail arrived (then the
+        next pass reads the mailbox at once, whatever ``poll_seconds`` says)."""
+        seconds = self._sleep_seconds()
+        if waits is None or not self.mailbox_backoff.ready(self.clock()):
+            self.stopping.wait(seconds)
+            return
+        # While idling, the poll is only the fallback: the wait lasts until the next job.
+        next_job = self.jobs.next_due()
+        if next_job is not None:
+            seconds = max(0.2, (next_job - self.clock()).total_seconds())
+        if waits(seconds, self.stopping):
+            self._next_poll = self.clock()
+
+    def _poll_due(self, now: dt.datetime) -> bool:
+        """A mailbox that failed is tried again when its backoff ends, else at the poll."""
+        if self.mailbox_backoff.not_before is not None:
+            return self.mailbox_backoff.ready(now)
+        return self._next_poll is None or now >= self._next_poll
+
     def _sleep_seconds(self) -> float:
         """Until the next poll or job, or sooner when a backing-off server becomes due."""
         now = self.clock()
         moments = [self._next_poll, self.jobs.next_due()]
-        if self.mailbox_backoff.not_before is not None:  # polling waits for the backoff
-            moments[0] = max(self.mailbox_backoff.not_before, moments[0] or now)
+        if self.mailbox_backoff.not_before is not None:  # the retry replaces the poll
+            moments[0] = self.mailbox_backoff.not_before
         if self.delivery.backoff.not_before is not None:
             moments.append(self.delivery.backoff.not_before)
         waits = [(m - now).total_seconds() for m in moments if m is not None]

@@ -31,7 +31,7 @@ def build_mailbox(config: Config, environ: dict[str, str] | Any) -> Mailbox:
     """The configured mail source."""
     mb = config.mailbox
     if mb.kind == "imap":
-        return ImapSource(
+        source = ImapSource(
             mb.host,
             mb.port,
             mb.security,
@@ -46,6 +46,8 @@ def build_mailbox(config: Config, environ: dict[str, str] | Any) -> Mailbox:
             mb.first_run_since,
             config.support.tz,
         )
+        source.idle, source.idle_seconds = mb.idle, float(mb.idle_seconds)
+        return source
     return MaildirSource(
         mb.path,
         mb.processed_folder,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from mailflow.sources.imap_connection import (
     quietly_close,
     why,
 )
+from mailflow.sources.imap_idle import DEAD, MAIL, idle_wait
 from mailflow.store import cursors
 from mailflow.store.models import utc
 
@@ -74,6 +76,8 @@ class ImapSource:
         self.first_run_since = first_run_since
         self.tz = tz
         self.key = f"imap://{username}@{host}:{port}/{folder}"
+        self.idle = True  # wait for mail with IDLE when the server offers it
+        self.idle_seconds = 600.0
         self._client: imapclient.IMAPClient | None = None
         self._uidvalidity = 0
         self._folders_seen: set[str] = set()
@@ -98,6 +102,33 @@ class ImapSource:
             self.ca_file,
             self.timeout,
         )
+
+    def wait_for_mail(self, seconds: float, stopping: threading.Event) -> bool:
+        """Wait up to ``seconds`` for new mail with IDLE when the server offers it; True when
+        the next pass should read the mailbox now (mail arrived, or the connection died)."""
+        if not self.idle or seconds <= 0:
+            stopping.wait(max(0.0, seconds))
+            return False
+        try:
+            client = self.connect()
+            offered = b"IDLE" in client.capabilities()
+            # Mail that arrived since the last command (during the pass, between two IDLEs)
+            # was announced then, not in the IDLE to come: a NOOP asks for it now.
+            if offered and _announces_mail(client.noop()):
+                return True
+        except (MailboxError, OSError, IMAPClientError):
+            self.close()
+            return True  # the pass reconnects, with backoff
+        if not offered:
+            log.info("%s: the server offers no IDLE; polling instead", self.key)
+            self.idle = False
+            stopping.wait(seconds)
+            return False
+        outcome = idle_wait(client, min(seconds, self.idle_seconds), stopping)
+        if outcome == DEAD:
+            log.warning("%s: the connection went silent while idling; reconnecting", self.key)
+            self.close()
+        return outcome in (MAIL, DEAD)
 
     def close(self) -> None:
         if self._client is not None:
@@ -275,3 +306,9 @@ class ImapSource:
             f"IMAP {self.host}:{self.port} ({self.security}) login as {self.username} ok; "
             f"{self.folder}: {status[b'MESSAGES']} messages, {status[b'UNSEEN']} unseen"
         )
+
+
+def _announces_mail(reply: tuple[bytes, list[tuple[object, ...]]]) -> bool:
+    """Whether a NOOP's untagged responses say the folder grew."""
+    _, responses = reply
+    return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)

@@ -137,6 +137,10 @@ class ImapReader:
                     "(UIDVALIDITY changed); reading it again"
                 )
             _READERS[self.account] = kept = (os.getpid(), client, validity)
+        else:
+            # A kept connection sees the folder as of its last sync: mail the plan found since
+            # then would come back empty, as if expunged, and be skipped. A NOOP syncs it.
+            kept[1].noop()
         return kept[1].fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])  # type: ignore[no-any-return]
 
     def _drop(self) -> None:
