@@ -270,6 +270,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    received_at: float = field(default_factory=time.monotonic)  # when the server accepted it
 
 
 class _Handler:
