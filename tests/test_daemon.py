@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -141,7 +142,8 @@ def test_daemon_reconnects_after_imap_and_smtp_outage(tmp_path: Path) -> None:
 
 def test_idle_acknowledges_at_once_and_survives_a_dead_connection(tmp_path: Path) -> None:
     """With IMAP IDLE a mail is acknowledged within seconds although poll_seconds is 120; when
-    Dovecot goes away mid-IDLE the daemon notices the dead socket, reconnects with backoff and
+    the imap process serving the connection is killed, or Dovecot goes away, mid-IDLE, the
+    daemon notices the dead socket, reconnects (with backoff while the server is down) and
     finds the mail that arrived meanwhile."""
     import time
 
@@ -189,11 +191,26 @@ def test_idle_acknowledges_at_once_and_survives_a_dead_connection(tmp_path: Path
             appended = append(f"idle {n}")
             wait_until(lambda n=n: len(smtp.messages) == n + 1, timeout=10)
             assert time.monotonic() - appended < 5, "not acknowledged within 5 s with IDLE"
-        imap.stop()
+        # Kill only the imap process serving the daemon's connection, while mail arrives.
+        serving = f"dovecot-mailflow-test-{imap.port}/imap".encode()
+        killed = 0
+        for entry in Path("/proc").iterdir():  # no procps needed (Debian minbase has none)
+            try:
+                title = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")[0]
+            except (OSError, ValueError):
+                continue
+            if title == serving:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+        assert killed, "no imap process of the test Dovecot found"
+        append("while the connection is cut")
         wait_until(lambda: "went silent while idling" in log.read_text(), timeout=20)
+        wait_until(lambda: len(smtp.messages) == 4, timeout=20)
+        imap.stop()
+        wait_until(lambda: log.read_text().count("went silent while idling") == 2, timeout=20)
         imap.start()
         append("while the daemon reconnects")
-        wait_until(lambda: len(smtp.messages) == 4, timeout=60)
+        wait_until(lambda: len(smtp.messages) == 5, timeout=60)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         assert "Traceback" not in log.read_text()
