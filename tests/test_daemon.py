@@ -185,8 +185,7 @@ def test_idle_acknowledges_at_once_and_survives_a_dead_connection(tmp_path: Path
 
         log = tmp_path / "daemon.log"
         proc = start_daemon(config, log)
-        wait_until(lambda: "IMAP IDLE" in log.read_text(), timeout=30)
-        time.sleep(2)  # the first pass is over; the daemon idles
+        wait_until(lambda: "first run on" in log.read_text(), timeout=30)
         for n in range(3):
             appended = append(f"idle {n}")
             wait_until(lambda n=n: len(smtp.messages) == n + 1, timeout=10)

@@ -79,28 +79,21 @@ def _overrides(s: _Section) -> tuple[SlaOverride, ...]:
     found = []
     for index, item in enumerate(raw):
         o = _Section(item, f"{s.key('overrides')}[{index}]", s.base)
+        update = o.integer("update_minutes", -1, -1, YEAR_MINUTES)  # -1: the priority's
         override = SlaOverride(
             group=o.text("group", "") or None,
             category=o.text("category", "") or None,
             priority=o.choice("priority", (*PRIORITIES, ""), "") or None,
             respond_minutes=o.integer("respond_minutes", 0, 0, YEAR_MINUTES) or None,
             resolve_minutes=o.integer("resolve_minutes", 0, 0, YEAR_MINUTES) or None,
-            update_minutes=o.integer("update_minutes", -1, -1, YEAR_MINUTES),
+            update_minutes=None if update == -1 else update,
             clock=o.choice("clock", (*CLOCKS, ""), "") or None,
         )
-        if override.update_minutes == -1:
-            override = _replace_update(override)
         if override.group is None and override.category is None:
             raise ConfigError(o.key("group"), "an override names a group, a category or both")
         o.finish()
         found.append(override)
     return tuple(found)
-
-
-def _replace_update(o: SlaOverride) -> SlaOverride:
-    return SlaOverride(
-        o.group, o.category, o.priority, o.respond_minutes, o.resolve_minutes, None, o.clock
-    )
 
 
 def _ratio(s: _Section, key: str, default: float, low: float, high: float) -> float:

@@ -192,6 +192,18 @@ def _alert_supervisor(
     notify_staff(ticket, "supervisor_alert", mail, supervisor, now, services, original=problem)
 
 
+def supervisors(ticket: Ticket, now: dt.datetime, config: Config) -> list[Person]:
+    """On duty for urgent and high, else the group's; with neither, every supervisor."""
+    found = None
+    if ticket.priority in URGENT:
+        on_call = on_duty(config.duty, now.astimezone(config.support.tz))
+        found = config.person(on_call) if on_call else None
+    found = found or config.supervisor_of(ticket.group)
+    if found is not None:
+        return [found]
+    return [p for p in config.people if p.role == "supervisor"]
+
+
 def unowned(
     ticket: Ticket, mail: InboundMail, why: str, now: dt.datetime, services: Services, problem: str
 ) -> None:
@@ -202,10 +214,8 @@ def unowned(
         add_event(ticket, now, "system", "unassigned", group=None, reason=why)
     if ticket.priority not in URGENT:
         return
-    on_call = on_duty(config.duty, now.astimezone(config.support.tz))
-    duty = config.person(on_call) if on_call else None
-    supervisors = [duty] if duty else [p for p in config.people if p.role == "supervisor"]
-    if not supervisors and config.groups:
+    told = supervisors(ticket, now, config)  # no group: on duty, else every supervisor
+    if not told and config.groups:
         add_event(ticket, now, "system", "supervisor_not_notified", reason="no supervisor")
-    for supervisor in supervisors:
+    for supervisor in told:
         notify_staff(ticket, "supervisor_alert", mail, supervisor, now, services, original=problem)

@@ -24,8 +24,7 @@ import logging
 
 from mailflow.config import Config, Person
 from mailflow.delivery.mailing import notify_staff
-from mailflow.process.assignment import URGENT, escalate
-from mailflow.process.choice import on_duty
+from mailflow.process.assignment import escalate, supervisors
 from mailflow.process.commands import Acting
 from mailflow.services import Services
 from mailflow.sla.alarms import alarm_once
@@ -122,18 +121,6 @@ def _fire(timers: list[SlaTimer], now: dt.datetime, services: Services) -> str:
     ticket = Ticket.get_by_id(top.ticket_id)
     _notify(ticket, top, now, services)
     return f"{ticket.number} {top.clock} {top.level}"
-
-
-def supervisors(ticket: Ticket, now: dt.datetime, config: Config) -> list[Person]:
-    """On duty for urgent and high, else the group's; with neither, every supervisor."""
-    found = None
-    if ticket.priority in URGENT:
-        on_call = on_duty(config.duty, now.astimezone(config.support.tz))
-        found = config.person(on_call) if on_call else None
-    found = found or config.supervisor_of(ticket.group)
-    if found is not None:
-        return [found]
-    return [p for p in config.people if p.role == "supervisor"]
 
 
 def recipients(

@@ -36,7 +36,7 @@ from mailflow.sources.imap_connection import (
     quietly_close,
     why,
 )
-from mailflow.sources.imap_idle import DEAD, MAIL, idle_wait
+from mailflow.sources.imap_idle import DEAD, MAIL, announces_mail, idle_wait
 from mailflow.store import cursors
 from mailflow.store.models import utc
 
@@ -114,7 +114,7 @@ class ImapSource:
             offered = b"IDLE" in client.capabilities()
             # Mail that arrived since the last command (during the pass, between two IDLEs)
             # was announced then, not in the IDLE to come: a NOOP asks for it now.
-            if offered and _announces_mail(client.noop()):
+            if offered and announces_mail(client.noop()[1]):
                 return True
         except (MailboxError, OSError, IMAPClientError):
             self.close()
@@ -306,9 +306,3 @@ class ImapSource:
             f"IMAP {self.host}:{self.port} ({self.security}) login as {self.username} ok; "
             f"{self.folder}: {status[b'MESSAGES']} messages, {status[b'UNSEEN']} unseen"
         )
-
-
-def _announces_mail(reply: tuple[bytes, list[tuple[object, ...]]]) -> bool:
-    """Whether a NOOP's untagged responses say the folder grew."""
-    _, responses = reply
-    return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)

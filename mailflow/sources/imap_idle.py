@@ -21,6 +21,11 @@ MAIL, TIMEOUT, DEAD, STOPPED = "mail", "timeout", "dead", "stopped"
 _SLICE_SECONDS = 0.5  # how often a stop request is looked at while idling
 
 
+def announces_mail(responses: list[tuple[object, ...]]) -> bool:
+    """Whether untagged responses (of IDLE or a NOOP) say the folder grew."""
+    return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+
 def idle_wait(client: imapclient.IMAPClient, seconds: float, stopping: threading.Event) -> str:
     """IDLE for up to ``seconds``: MAIL, TIMEOUT, DEAD (reconnect) or STOPPED."""
     try:
@@ -49,7 +54,7 @@ def _watch(client: imapclient.IMAPClient, deadline: float, stopping: threading.E
         responses = client.idle_check(timeout=0)
         if not responses:
             return DEAD  # readable, yet nothing to read: the server hung up
-        if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+        if announces_mail(responses):
             return MAIL
         # "* OK Still here" and flag changes: keep waiting
     return STOPPED
