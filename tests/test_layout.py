@@ -24,10 +24,13 @@ ALLOWED = {
     "delivery": {"errors", "spec", "config", "mail", "store", "services", "backoff", "children",
                  "tls"},
     "sla": {"errors", "spec", "config", "mail", "store", "services", "delivery"},
-    "process": {"errors", "spec", "config", "mail", "store", "services", "delivery", "sla"},
+    "knowledge": {"errors", "spec", "config", "mail", "store", "services"},
+    "process": {"errors", "spec", "config", "mail", "store", "services", "delivery", "sla",
+                "knowledge"},
     "pipeline": {"errors", "spec", "config", "mail", "store", "services", "delivery", "process",
                  "sources", "children", "sla"},
-    "reports": {"errors", "spec", "config", "mail", "store", "services", "delivery", "sla"},
+    "reports": {"errors", "spec", "config", "mail", "store", "services", "delivery", "sla",
+                "knowledge"},
 }  # fmt: skip
 
 

@@ -176,6 +176,8 @@ def test_every_template_escapes_hostile_values_in_every_field() -> None:
         k: (_hostile(v, k) if k not in ("links", "ratings") else v) for k, v in context.items()
     }
     context["refused"] = [{"filename": HOSTILE, "size_mb": 1.0, "reason": "too_large"}]
+    article = {"id": 7, "title": HOSTILE, "steps": HOSTILE, "score": 0.5, "category": HOSTILE}
+    context["offered"] = context["known"] = [article]  # knowledge-base text is mail text too
     context["ticket"]["category"] = HOSTILE  # type: ignore[index]
     context["ticket"]["handler_name"] = HOSTILE  # type: ignore[index]
     renderer = Renderer(None, ZoneInfo("Asia/Shanghai"))

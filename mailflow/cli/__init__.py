@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from mailflow.cli.common import EX_CONFIG, EX_DATAERR, EX_FAILURE, EX_TEMPFAIL, log
+from mailflow.cli.knowledge import cmd_archive, cmd_kb
 from mailflow.cli.operate import cmd_check, cmd_demo, cmd_ingest, cmd_init_db, cmd_run
 from mailflow.cli.parser import parser
 from mailflow.cli.reporting import cmd_report
@@ -62,6 +63,8 @@ COMMANDS = {
     "sla": cmd_sla,
     "report": cmd_report,
     "quarantine": cmd_quarantine,
+    "kb": cmd_kb,
+    "archive": cmd_archive,
     "check": cmd_check,
     "demo": cmd_demo,
 }

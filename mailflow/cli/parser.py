@@ -80,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
     _tickets(sub, common)
     _report(sub, common)
     _quarantine(sub, common)
+    _knowledge(sub, common)
     return top
 
 
@@ -201,3 +202,78 @@ def _quarantine(sub: Any, common: argparse.ArgumentParser) -> None:
     q_retry.add_argument("id", type=int)
     q_drop = q_sub.add_parser("drop", parents=[common], help="mark dealt with (bytes are kept)")
     q_drop.add_argument("id", type=int)
+
+
+def _actor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as",
+        dest="actor",
+        metavar="EMAIL",
+        default=os.environ.get("MAILFLOW_ACTOR"),
+        help="who acts (default $MAILFLOW_ACTOR)",
+    )
+
+
+def _article_fields(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", metavar="FILE.md", help="the article as a Markdown file")
+    parser.add_argument("--title")
+    parser.add_argument("--category")
+    parser.add_argument("--keywords", help="comma-separated")
+    parser.add_argument("--symptoms")
+    parser.add_argument("--cause")
+    parser.add_argument("--steps", help="the solution steps (Markdown)")
+    parser.add_argument("--status", choices=("draft", "published", "retired"))
+    _actor(parser)
+
+
+def _knowledge(sub: Any, common: argparse.ArgumentParser) -> None:
+    kb = sub.add_parser("kb", parents=[common], help="the knowledge base")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
+    _article_fields(kb_sub.add_parser("add", parents=[common], help="add an article"))
+    edit = kb_sub.add_parser(
+        "edit", parents=[common], help="change an article (no options: in $EDITOR)"
+    )
+    edit.add_argument("id", type=int)
+    _article_fields(edit)
+    show = kb_sub.add_parser("show", parents=[common], help="one article and its tickets")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true", help="JSON output")
+    listing = kb_sub.add_parser("list", parents=[common], help="the articles")
+    listing.add_argument("--status", choices=("draft", "published", "retired"))
+    listing.add_argument("--category")
+    listing.add_argument("--json", action="store_true", help="JSON output")
+    find = kb_sub.add_parser(
+        "search", parents=[common], help="the published articles for a text, and why"
+    )
+    find.add_argument("text", nargs="+", help="the text (- reads it from stdin)")
+    find.add_argument("--limit", type=int, default=5)
+    find.add_argument("--json", action="store_true", help="JSON output")
+    bring = kb_sub.add_parser("import", parents=[common], help="a folder of Markdown articles")
+    bring.add_argument("dir")
+    out = kb_sub.add_parser("export", parents=[common], help="every article as Markdown files")
+    out.add_argument("dir")
+    out.add_argument("--status", choices=("draft", "published", "retired"))
+    for action, summary in (
+        ("retire", "stop matching and offering an article"),
+        ("publish", "publish a draft"),
+    ):
+        one = kb_sub.add_parser(action, parents=[common], help=summary)
+        one.add_argument("id", type=int)
+        _actor(one)
+    drafted = kb_sub.add_parser(
+        "from-ticket", parents=[common], help="draft an article from a solved ticket"
+    )
+    drafted.add_argument("number")
+    drafted.add_argument("--title", help="default: the ticket's subject")
+    _actor(drafted)
+    kb_sub.add_parser(
+        "reindex", parents=[common], help="rebuild the search index (after changing segmenter)"
+    )
+    archive = sub.add_parser("archive", parents=[common], help="closed tickets, filed")
+    archive_sub = archive.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
+    export = archive_sub.add_parser(
+        "export", parents=[common], help="mbox, attachments and summary of tickets"
+    )
+    export.add_argument("numbers", nargs="*", metavar="NUMBER")
+    export.add_argument("--closed-since", metavar="DATE", help="every ticket closed since then")
+    export.add_argument("--out", default="archive", help="folder (default ./archive)")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mailflow.config.knowledge import _kb
 from mailflow.config.model import (
     DEFAULT_SLA,
     LANGUAGES,
@@ -73,6 +74,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
         calendar=_calendar(root.sub("calendar")),
         operations=_operations(root.sub("operations")),
         reports=_reports(root.sub("reports")),
+        kb=_kb(root.sub("kb")),
         loops=_loops(root.sub("loops")),
         limits=_limits(root.sub("limits")),
         rules=_rules(root),

@@ -207,6 +207,17 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class KbConfig:
+    """The knowledge base: how requests are matched to articles, and who is offered them."""
+
+    match_new_tickets: bool = True  # search every new ticket against the published articles
+    offer_to_requester: bool = False  # known-issue steps in the acknowledgement
+    match_score: float = 0.3  # from 0 to 1; bench/kb_match.py measures what it gives
+    max_linked: int = 3  # articles listed in the handler's assignment mail
+    segmenter: str = "both"  # Chinese words: both (jieba + character pairs), jieba, bigram
+
+
+@dataclass(frozen=True)
 class OperationsConfig:
     alarm_to: tuple[str, ...] = ()  # operators told about what needs a person (calendar gaps)
 
@@ -279,6 +290,7 @@ class Config:
     calendar: CalendarConfig = field(default_factory=CalendarConfig)
     operations: OperationsConfig = field(default_factory=OperationsConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    kb: KbConfig = field(default_factory=KbConfig)
     loops: LoopConfig = field(default_factory=lambda: LoopConfig(5))
     limits: LimitsConfig = field(default_factory=lambda: LimitsConfig(20, 50, 50))
     rules: tuple[RuleConfig, ...] | None = None  # None: the built-in grading rules

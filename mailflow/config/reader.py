@@ -49,6 +49,14 @@ class _Section:
             raise ConfigError(self.key(key), f"must be an integer between {low} and {high}")
         return value
 
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        """A number above ``low`` and at most ``high`` (an integer is a number too)."""
+        self.used.add(key)
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
+            raise ConfigError(self.key(key), f"must be a number above {low} and at most {high}")
+        return float(value)
+
     def path(self, key: str, default: str) -> Path:
         raw = self.text(key, default)
         if not raw:

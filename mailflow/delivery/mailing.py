@@ -80,6 +80,19 @@ def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
         },
         "alarm": {"years": [], "detail": ""},
         "names": [],
+        "known": [],  # knowledge-base articles matched to the ticket (assignment mail)
+        "offered": [],  # the one offered to the requester (acknowledgement)
+        "article": {
+            "id": 0,
+            "title": "",
+            "category": "",
+            "keywords": [],
+            "symptoms": "",
+            "cause": "",
+            "steps": "",
+            "status": "draft",
+        },
+        "reviewer": False,
         # Only the survey mail shows them; most mails never look, so they are made on first use.
         "links": _Lazy(lambda: survey_links(config, ticket["number"])),
         "ratings": RATINGS,
@@ -186,8 +199,11 @@ def acknowledge(
     now: dt.datetime,
     services: Services,
     refused: tuple[tuple[ParsedAttachment, str], ...] = (),
+    offered: list[dict[str, Any]] | None = None,
 ) -> None:
-    send_template(ticket, "acknowledgement", mail, requester, now, services, refused)
+    send_template(
+        ticket, "acknowledgement", mail, requester, now, services, refused, offered=offered or []
+    )
 
 
 def notify_staff(

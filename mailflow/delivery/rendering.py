@@ -34,6 +34,7 @@ KINDS = (
     "sla_warning",
     "sla_breach",
     "sla_second_level",
+    "kb_draft",
 )
 OPERATOR_KINDS = (
     "calendar_gap",

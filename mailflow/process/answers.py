@@ -28,6 +28,13 @@ _NO = (
     "doesn't work",
     "does not work",
     "not working",
+    "didn't help",
+    "did not help",
+    "didn't work",
+    "did not work",
+    "没用",
+    "没有用",
+    "不管用",
     "no",
 )
 _YES = (
@@ -59,8 +66,30 @@ def _first_words(text: str) -> str:
     return first.lower()[:80]
 
 
-def confirmation(text: str) -> Meaning:
-    """A reply to "is it solved?": yes, no, or something else (new text reopens)."""
+# The words that say "the steps you sent solved it": narrower than _YES, because a thank-you
+# for an acknowledgement ("谢谢，我试试") must not close a ticket.
+_SOLVED = (
+    "已解决",
+    "解决了",
+    "好了",
+    "可以了",
+    "没问题了",
+    "正常了",
+    "solved",
+    "resolved",
+    "fixed",
+    "it works",
+    "that worked",
+    "it worked",
+    "works now",
+)
+
+
+def confirmation(text: str, strict: bool = False) -> Meaning:
+    """A reply to "is it solved?": yes, no, or something else (new text reopens).
+
+    ``strict``: only words that say it is solved count as yes (answers to offered steps).
+    """
     first = _first_words(text)
     if not first:
         return "other"
@@ -71,7 +100,7 @@ def confirmation(text: str) -> Meaning:
         ):
             return "no"
     body = text.strip()
-    for word in _YES:
+    for word in _SOLVED if strict else _YES:
         hit = re.search(
             rf"(^|\W){re.escape(word)}($|\W)" if word.isascii() else re.escape(word), first
         )

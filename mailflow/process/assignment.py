@@ -139,8 +139,10 @@ def assign(
     now: dt.datetime,
     services: Services,
     problem: str,
+    known: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Record the assignment, mail the engineer the whole ticket, alert the supervisor.
+    """Record the assignment, mail the engineer the whole ticket (with the knowledge-base
+    articles that match it), alert the supervisor.
 
     ``problem`` is the request's text as staff may see it (without a caller's whole phone
     number from a service-desk registration).
@@ -168,6 +170,7 @@ def assign(
             services,
             files=files,
             original=problem,
+            known=known or [],
         )
     if ticket.priority in URGENT:
         _alert_supervisor(ticket, mail, now, services, problem)

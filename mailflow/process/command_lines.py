@@ -32,6 +32,10 @@ KEYS = {
     "内部": "internal",
     "cc": "cc",
     "抄送": "cc",
+    "kb": "kb",
+    "知识库": "kb",
+    "publish": "publish",
+    "发布": "publish",
 }
 STATUS_VALUES = {
     "in-progress": "in_progress",
@@ -61,7 +65,8 @@ PRIORITY_VALUES = {
     "low": "low",
     "低": "low",
 }
-YES = {"yes", "y", "true", "1", "是", "对", "内部"}
+YES = {"yes", "y", "true", "1", "是", "对", "内部", "发布", "同意"}
+NO = {"no", "n", "false", "0", "否", "不", "不发布", "不同意"}
 
 # A command line: a key of letters (or up to six CJK characters), a colon, a value.
 _LINE = re.compile(r"^\s*([A-Za-z-]{1,20}|[\u4e00-\u9fff]{1,6})\s*[:：]\s*(\S.*?)\s*$")

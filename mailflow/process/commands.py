@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 from mailflow.config import Config, Person
 from mailflow.mail import headers
 from mailflow.mail.parsing import InboundMail
-from mailflow.process import assignment
+from mailflow.process import articles, assignment
 from mailflow.process.command_lines import (
+    NO,
     PRIORITY_VALUES,
     STATUS_VALUES,
     YES,
@@ -25,6 +26,7 @@ from mailflow.process.command_lines import (
 )
 from mailflow.process.states import can_move, refusal
 from mailflow.services import Services
+from mailflow.store.articles import Article
 from mailflow.store.models import Ticket, utc
 from mailflow.store.rows import add_event
 
@@ -192,6 +194,44 @@ class Cc(Command):
         add_event(ticket, acting.now, acting.actor, "cc_added", addresses=value)
 
 
+class Kb(Command):
+    """``KB: title`` drafts an article from the solved ticket (``engineers.act`` files it once
+    the reply is recorded, so the draft has this reply's text as its resolution)."""
+
+    key = "kb"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> str:
+        if not value.strip():
+            raise Refused("KB: needs the title of the article to draft")
+        return value.strip()
+
+    def apply(self, ticket: Ticket, value: str, acting: Acting) -> None:
+        pass
+
+
+class Publish(Command):
+    """``Publish: yes`` from the group's supervisor publishes the ticket's draft articles."""
+
+    key = "publish"
+
+    def check(self, value: str, ticket: Ticket, config: Config) -> tuple[bool, list[Article]]:
+        answer = value.strip().lower()
+        if answer not in YES and answer not in NO:
+            raise Refused(f"Publish: {value!r}: answer yes or no")
+        drafts = articles.drafts_of(ticket.number)
+        if not drafts:
+            raise Refused(f"there is no draft article from {ticket.number} to publish")
+        return answer in YES, drafts
+
+    def apply(self, ticket: Ticket, value: tuple[bool, list[Article]], acting: Acting) -> None:
+        yes, drafts = value
+        for article in drafts:
+            if yes:
+                articles.publish(ticket, article, acting.actor, acting.now, acting.services)
+            else:
+                add_event(ticket, acting.now, acting.actor, "kb_not_published", article=article.id)
+
+
 TABLE: dict[str, Command] = {
     command.key: command
     for command in (
@@ -203,8 +243,13 @@ TABLE: dict[str, Command] = {
         Escalate(),
         Internal(),
         Cc(),
+        Kb(),
+        Publish(),
     )
 }
+KNOWN = "Status, Priority, Assign, Group, Category, Escalate, Internal, Cc, KB, Publish"
+# Commands about the knowledge base, not the ticket: a closed ticket takes them too.
+_ABOUT_KNOWLEDGE = {"kb", "publish"}
 
 
 @dataclass(frozen=True)
@@ -219,10 +264,11 @@ class Change:
 
 
 def plan(
-    lines: list[CommandLine], ticket: Ticket, config: Config
+    lines: list[CommandLine], ticket: Ticket, config: Config, person: Person | None = None
 ) -> tuple[list[Change], list[str]]:
     """Every line checked: the changes to apply, or the reasons none may (all or nothing)."""
-    if ticket.status == "closed" and not _reopens(lines):
+    about_knowledge = bool(lines) and all(line.key in _ABOUT_KNOWLEDGE for line in lines)
+    if ticket.status == "closed" and not _reopens(lines) and not about_knowledge:
         # Closed tickets are the archive: read-only, except for reopening them.
         return [], [
             f'{ticket.number} is closed and read-only; reopen it first with "Status: in-progress"'
@@ -232,16 +278,36 @@ def plan(
     for line in lines:
         command = TABLE.get(line.key)
         if command is None:
-            errors.append(
-                f"unknown command {line.written!r} (known: Status, Priority, "
-                "Assign, Group, Category, Escalate, Internal, Cc)"
-            )
+            errors.append(f"unknown command {line.written!r} (known: {KNOWN})")
             continue
         try:
             changes.append(Change(command, command.check(line.value.strip(), ticket, config)))
         except Refused as exc:
             errors.append(str(exc))
-    return changes, errors
+    return changes, errors + _knowledge_rules(changes, ticket, config, person)
+
+
+def _knowledge_rules(
+    changes: list[Change], ticket: Ticket, config: Config, person: Person | None
+) -> list[str]:
+    """What a KB: or Publish: line needs beyond its own value."""
+    keys = {c.command.key for c in changes}
+    errors = []
+    resolving = any(c.command.key == "status" and c.value == "resolved" for c in changes)
+    if "kb" in keys and ticket.status not in ("resolved", "closed") and not resolving:
+        errors.append(
+            'KB: drafts an article from a solved ticket: add "Status: resolved" to this '
+            "reply, or resolve the ticket first"
+        )
+    if (
+        "publish" in keys
+        and person is not None
+        and not articles.may_publish(person, ticket, config)
+    ):
+        reviewer = articles.reviewer_of(ticket, config)
+        who = f"the group's supervisor ({reviewer.email})" if reviewer else "a supervisor"
+        errors.append(f"only {who} can publish the draft articles of {ticket.number}")
+    return errors
 
 
 def _reopens(lines: list[CommandLine]) -> bool:

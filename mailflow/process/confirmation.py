@@ -10,6 +10,7 @@ from mailflow.mail.parsing import InboundMail
 from mailflow.mail.quoting import visible_text
 from mailflow.process.answers import confirmation, rating
 from mailflow.process.closing import close
+from mailflow.process.known_issues import answered
 from mailflow.services import Services
 from mailflow.spec import RATINGS
 from mailflow.store.models import Ticket, utc
@@ -23,6 +24,8 @@ def requester_reply(
     assert mail.sender is not None
     text = visible_text(mail.text, mail.html, mail.subject)
     actor = mail.sender.email
+    if ticket.status not in ("resolved", "closed") and answered(ticket, mail, text, now, services):
+        return  # the known-issue steps of the acknowledgement solved it
     if ticket.status == "resolved":
         meaning = confirmation(text)
         if meaning == "yes":

@@ -10,6 +10,7 @@ from mailflow.delivery.mailing import notify_staff, send_template
 from mailflow.mail.addresses import Address
 from mailflow.mail.parsing import InboundMail
 from mailflow.mail.quoting import visible_text
+from mailflow.process.articles import file_draft
 from mailflow.process.command_lines import CommandLine, split_commands
 from mailflow.process.commands import TABLE, Acting, plan
 from mailflow.process.service_levels import keep
@@ -91,7 +92,7 @@ def act(
 
     Returns the reasons when a command cannot apply (and then nothing at all is done).
     """
-    changes, errors = plan(lines, ticket, services.config)
+    changes, errors = plan(lines, ticket, services.config, person)
     written = [line.line for line in lines]
     if errors:
         add_event(ticket, now, person.email, "commands_refused", errors=errors, lines=written)
@@ -111,6 +112,9 @@ def act(
         add_event(
             ticket, now, person.email, "public_reply", message=stored, commands=written, **extra
         )
+    for change in changes:
+        if change.command.key == "kb":
+            file_draft(ticket, change.value, person, text, now, services, mail)
     ticket.updated_at = utc(now)
     keep(ticket, now, services)
     ticket.save()

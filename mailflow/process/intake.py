@@ -26,6 +26,7 @@ from mailflow.process.assignment import assign, last_assignee, open_counts, unow
 from mailflow.process.choice import pick_engineer, route_group
 from mailflow.process.command_lines import split_intake
 from mailflow.process.grading import DEFAULT_RULES, Grade, Rule, grade
+from mailflow.process.known_issues import as_context, match_new, offer
 from mailflow.process.records import store_inbound
 from mailflow.process.service_levels import keep
 from mailflow.services import Services
@@ -77,11 +78,21 @@ def create(
     _record(ticket, mail, request, graded, routing, reason, stored, item, now, config)
     keep(ticket, now, services)
     ticket.save()
+    known = match_new(ticket, request.problem, now, services)
     why_not = why_no_auto_reply(verdict, request.requester, now, config)
     if why_not:
         add_event(ticket, now, "system", "acknowledgement_suppressed", reason=why_not)
     else:
-        acknowledge(ticket, mail, request.requester, now, services, item.refused)
+        offered = offer(ticket, known, now, services)
+        acknowledge(
+            ticket,
+            mail,
+            request.requester,
+            now,
+            services,
+            item.refused,
+            offered=as_context([offered]) if offered else [],
+        )
     if routing.group is None:
         unowned(ticket, mail, routing.group_why, now, services, request.problem)
     else:
@@ -94,6 +105,7 @@ def create(
             now,
             services,
             request.problem,
+            known=as_context(known),
         )
     return ticket, stored
 

@@ -7,10 +7,12 @@ from collections.abc import Callable
 import peewee as pw
 
 from mailflow.errors import StorageError
+from mailflow.store.articles import KB_MODELS, POSTGRES_FTS, SQLITE_FTS
 from mailflow.store.database import transaction
 from mailflow.store.models import ALL_MODELS, Meta
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+MODELS = ALL_MODELS + KB_MODELS
 
 
 def _to_version_2(db: pw.Database) -> None:
@@ -86,7 +88,7 @@ def init_schema(db: pw.Database) -> int:
             if (
                 row is not None
                 and int(row.value) == SCHEMA_VERSION
-                and all(db.table_exists(m._meta.table_name) for m in ALL_MODELS)
+                and all(db.table_exists(m._meta.table_name) for m in MODELS)
             ):
                 return SCHEMA_VERSION
     except (pw.OperationalError, pw.InterfaceError) as exc:
@@ -105,9 +107,11 @@ def init_schema(db: pw.Database) -> int:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 if version in MIGRATIONS:
                     MIGRATIONS[version](db)
-        db.create_tables(ALL_MODELS, safe=True)
+        db.create_tables(MODELS, safe=True)
         for statement in PARTIAL_INDEXES:
             db.execute_sql(statement)  # type: ignore[no-untyped-call]
+        sqlite = isinstance(db, pw.SqliteDatabase)
+        db.execute_sql(SQLITE_FTS if sqlite else POSTGRES_FTS)  # type: ignore[no-untyped-call]
         Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).on_conflict(
             conflict_target=[Meta.key], update={Meta.value: str(SCHEMA_VERSION)}
         ).execute()
