@@ -12,7 +12,10 @@ REQUESTS: list[tuple[str, int | None]] = [
     ("账号被锁了\n\n输错了几次密码，现在提示账户已锁定，无法登录，麻烦帮忙解锁，谢谢", 2),
     ("帐号锁定\n\n手机邮箱一直弹密码框，然后电脑就登录不了了，说账户被锁定", 2),
     ("忘记密码了\n\n休假回来忘记电脑密码了，怎么重置？工号 10086", 3),
-    ("outlook一直让输入密码\n\n从昨天开始 Outlook 一直弹出输入密码的窗口，输了还弹，邮件发不出去都在发件箱里。截图见附件", 4),
+    (
+        "outlook一直让输入密码\n\n从昨天开始 Outlook 一直弹出输入密码的窗口，输了还弹，邮件发不出去都在发件箱里。截图见附件",
+        4,
+    ),
     ("收不到邮件\n\n我的邮箱好像满了，同事说给我发的邮件被退回来了，提示 mailbox full", 5),
     ("邮箱空间不足\n\n收到提醒说邮箱容量快满了，怎么清理？", 5),
     ("手机怎么收公司邮件\n\n新买了 iPhone，想配置公司邮箱，服务器地址填什么？", 6),
@@ -33,7 +36,10 @@ REQUESTS: list[tuple[str, int | None]] = [
     ("会议室投影没信号\n\n2号会议室投影仪接上HDMI显示无信号，下午要开会，急", 17),
     ("电脑开不了机\n\n早上按电源键没反应，电源灯亮着但是黑屏", 18),
     ("电脑特别卡\n\n最近电脑运行很慢，打开个Excel都要卡半天，C盘变红了", 19),
-    ("电脑蓝屏了\n\n刚才电脑突然蓝屏重启，显示你的设备遇到问题需要重启，终止代码 IRQL_NOT_LESS_OR_EQUAL，照片见附件", 20),
+    (
+        "电脑蓝屏了\n\n刚才电脑突然蓝屏重启，显示你的设备遇到问题需要重启，终止代码 IRQL_NOT_LESS_OR_EQUAL，照片见附件",
+        20,
+    ),
     ("鼠标不好使\n\n无线鼠标时断时续，光标乱跳，换了电池也不行", 21),
     ("office未激活\n\nword打开上面有红条说产品未经授权，不能编辑文档了", 22),
     ("Excel打开csv乱码\n\n从系统导出的csv用excel打开中文全是乱码，急需今天报表", 23),
@@ -50,21 +56,48 @@ REQUESTS: list[tuple[str, int | None]] = [
     ("换手机了收不到验证码\n\n换了新手机，Authenticator 里没有公司账号了，登录时没法两步验证", 33),
     ("远程桌面连不上\n\n在家用远程桌面连办公室电脑，提示远程桌面无法连接到远程计算机", 34),
     # English, with an answer
-    ("Password expired\n\nHi, my Windows login says my password has expired and I must change it. I'm working from home today.", 1),
-    ("Account locked out\n\nI typed my password wrong a few times and now my account is locked. Can you unlock it?", 2),
+    (
+        "Password expired\n\nHi, my Windows login says my password has expired and I must change it. I'm working from home today.",
+        1,
+    ),
+    (
+        "Account locked out\n\nI typed my password wrong a few times and now my account is locked. Can you unlock it?",
+        2,
+    ),
     ("Forgot my password\n\nI forgot my password after vacation. How do I reset it?", 3),
-    ("Outlook keeps asking for password\n\nOutlook keeps prompting for my password every few minutes and emails are stuck in the outbox.", 4),
+    (
+        "Outlook keeps asking for password\n\nOutlook keeps prompting for my password every few minutes and emails are stuck in the outbox.",
+        4,
+    ),
     ("Mailbox full\n\nPeople tell me their mails bounce with 'mailbox full, quota exceeded'.", 5),
-    ("Email attachment too large\n\nMy email with a 30 MB attachment bounced: 552 message size exceeds limit", 8),
+    (
+        "Email attachment too large\n\nMy email with a 30 MB attachment bounced: 552 message size exceeds limit",
+        8,
+    ),
     ("VPN not connecting\n\nVPN fails with error 809 from the hotel, connection timed out.", 9),
-    ("WiFi connected but no internet\n\nMy laptop shows connected to the office wireless but says no internet", 10),
-    ("Printer offline\n\nCannot print, the printer shows as offline and jobs are stuck in the queue", 14),
-    ("Paper jam on 3rd floor printer\n\nThe printer says paper jam even after I removed the paper", 13),
+    (
+        "WiFi connected but no internet\n\nMy laptop shows connected to the office wireless but says no internet",
+        10,
+    ),
+    (
+        "Printer offline\n\nCannot print, the printer shows as offline and jobs are stuck in the queue",
+        14,
+    ),
+    (
+        "Paper jam on 3rd floor printer\n\nThe printer says paper jam even after I removed the paper",
+        13,
+    ),
     ("Projector no signal\n\nThe projector in room 5 says no signal when I plug in HDMI", 17),
     ("Blue screen\n\nMy laptop crashed with a blue screen (BSOD) twice today", 20),
     ("Office not activated\n\nExcel shows a red bar: activation failed, product unlicensed", 22),
-    ("No audio in Teams\n\nIn Teams meetings nobody can hear me, the microphone works elsewhere", 24),
-    ("Phishing?\n\nI got a suspicious email asking me to verify my account via a link. Is this phishing?", 31),
+    (
+        "No audio in Teams\n\nIn Teams meetings nobody can hear me, the microphone works elsewhere",
+        24,
+    ),
+    (
+        "Phishing?\n\nI got a suspicious email asking me to verify my account via a link. Is this phishing?",
+        31,
+    ),
     ("Remote desktop\n\nRemote desktop (mstsc) cannot connect to my office PC from home", 34),
     ("Outlok search broken\n\nOutlook search returns nothing, says indexing still in progress", 7),
     # Nothing in the knowledge base answers these
@@ -77,9 +110,18 @@ REQUESTS: list[tuple[str, int | None]] = [
     ("请帮忙开通GitLab项目权限\n\n我需要 mobile-app 仓库的 developer 权限，项目负责人已同意", None),
     ("数据库慢查询\n\n生产库 orders 表的查询突然变慢，执行计划变了，请DBA看一下", None),
     ("Parking permit\n\nHow do I get a parking permit for the underground garage?", None),
-    ("Change my bank account for payroll\n\nPlease update the bank account where my salary is paid.", None),
-    ("New hire laptop order\n\nWe have three new hires starting next Monday, please order laptops.", None),
-    ("Conference call with Tokyo\n\nCould someone book the video room for a call with Tokyo on Friday 8am?", None),
+    (
+        "Change my bank account for payroll\n\nPlease update the bank account where my salary is paid.",
+        None,
+    ),
+    (
+        "New hire laptop order\n\nWe have three new hires starting next Monday, please order laptops.",
+        None,
+    ),
+    (
+        "Conference call with Tokyo\n\nCould someone book the video room for a call with Tokyo on Friday 8am?",
+        None,
+    ),
     ("谢谢\n\n问题已经解决了，谢谢你们", None),
     ("空调太冷\n\n5楼办公区空调温度太低了，能不能调高一点", None),
 ]

@@ -176,14 +176,25 @@ def _texts(events: list[Event], by_id: dict[int, Message], kind: str) -> str:
 
 
 def _solution(events: list[Event], by_id: dict[int, Message]) -> str:
-    """The last public reply at or before the ticket was resolved."""
+    """The last public reply up to the moment the ticket was resolved (the reply that resolves
+    it is recorded just after its status change, at the same moment)."""
+    resolved = next(
+        (
+            e
+            for e in reversed(events)
+            if e.kind == "status_changed" and e.data.get("after") == "resolved"
+        ),
+        None,
+    )
     last = ""
     for event in events:
+        if resolved is not None and event.at > resolved.at:
+            break
         if event.kind == "public_reply":
             message = by_id.get(event.data.get("message") or 0)
             last = (message.text if message else event.data.get("text", "")).strip() or last
-        if event.kind == "status_changed" and event.data.get("after") == "resolved":
-            return last or str(event.data.get("reason", ""))
+    if not last and resolved is not None:
+        return str(resolved.data.get("reason", ""))
     return last
 
 
