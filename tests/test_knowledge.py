@@ -166,3 +166,47 @@ def test_broken_files_are_refused_with_name_and_line(tmp_path: Path) -> None:
     assert found[0]["id"] == 13 and found[0]["match"] is True
     assert {"id", "title", "score", "match"} <= set(found[0])
     assert all(h["match"] == (h["score"] >= KB.match_score) for h in found)
+
+
+def test_articles_managed_from_a_shell(tmp_path: Path) -> None:
+    """add, edit, list, show, retire: each visible in search the way intake sees it."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[storage]\npath = "{tmp_path}/store"\n[database]\nurl = "sqlite:///{tmp_path}/c.db"\n'
+    )
+
+    def kb(*args: str) -> str:
+        result = run_mailflow(config, "kb", *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    added = kb(
+        "add",
+        "--title",
+        "Wi-Fi 密码每月更换",
+        "--category",
+        "网络",
+        "--keywords",
+        "wifi，密码, 无线",
+        "--symptoms",
+        "月初连不上公司无线网络，提示密码错误",
+        "--steps",
+        "1. 在内网门户查看本月 Wi-Fi 密码。\n2. 忘记网络后重新连接。",
+    )
+    assert added.startswith("KB-1 added (published)")
+    assert json.loads(kb("search", "--json", "公司无线网连不上，提示密码错误"))[0]["id"] == 1
+    kb("edit", "1", "--title", "公司 Wi-Fi 密码每月更换")
+    shown = json.loads(kb("show", "1", "--json"))
+    assert shown["title"] == "公司 Wi-Fi 密码每月更换" and shown["keywords"] == [
+        "wifi",
+        "密码",
+        "无线",
+    ]
+    assert "KB-1" in kb("list") and json.loads(kb("list", "--json"))[0]["status"] == "published"
+    kb("retire", "1")
+    assert json.loads(kb("search", "--json", "公司无线网连不上，提示密码错误")) == []
+    missing = run_mailflow(config, "kb", "add", "--title", "x")
+    assert missing.returncode == 65 and "--category" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    unknown = run_mailflow(config, "kb", "show", "99")
+    assert unknown.returncode == 65 and "no article 99" in unknown.stderr

@@ -18,6 +18,7 @@ ARTICLES = Path(__file__).resolve().parent.parent / "bench" / "kb" / "articles"
 REQUESTER = "王芳 <wang.fang@example.cn>"
 ENGINEER = "王伟 <wang.wei@example.com>"
 SUPERVISOR = "李娜 <li.na@example.com>"
+LATER = "2026-12-01T18:00:00+08:00"  # reports as of the evening of the tests' day
 
 
 def kb(config: Path, *args: str) -> str:
@@ -77,6 +78,15 @@ def test_known_issue_offered_and_solved_by_the_requester(
     assert "满意" in survey.text
     article = json.loads(kb(e2e_config, "show", "13", "--json"))
     assert article["tickets"]["helped"] == [number]
+    # The month's report counts the article among the frequent problems.
+    report = run_mailflow(
+        e2e_config, "report", "--period", "2026-12", "--format", "json", "--now", LATER
+    )
+    assert report.returncode == 0, report.stderr
+    [known] = json.loads(report.stdout)["problems"]["articles"]
+    assert (known["id"], known["count"], known["offered"], known["helped"]) == (13, 1, 1, 1)
+    markdown = run_mailflow(e2e_config, "report", "--period", "2026-12", "--now", LATER).stdout
+    assert "KB-13 打印机卡纸" in markdown
 
     # The steps did not help: recorded, and the handler hears of it as of any follow-up.
     imap_account.append(
@@ -95,6 +105,16 @@ def test_known_issue_offered_and_solved_by_the_requester(
     assert list(followup) == ["wang.wei@example.com"]
     assert "换了热点也不行" in parse(followup["wang.wei@example.com"][0]).text
     assert json.loads(kb(e2e_config, "show", "9", "--json"))["tickets"]["not_helped"] == [second]
+
+    # Every ticket closed since a day, archived at once under its category.
+    out_dir = e2e_config.parent / "archive"
+    result = run_mailflow(
+        e2e_config, "archive", "export", "--closed-since", "2026-12-01", "--out", str(out_dir)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "archived 1 tickets" in result.stdout
+    [summary] = out_dir.glob(f"*/{number}/summary.md")
+    assert "KB-13 打印机卡纸 (helped)" in summary.read_text(encoding="utf-8")
 
 
 def test_draft_from_a_solved_ticket_published_by_the_supervisor(
@@ -177,3 +197,11 @@ def test_draft_from_a_solved_ticket_published_by_the_supervisor(
     summary = (folder / "summary.md").read_text(encoding="utf-8")
     assert f"KB-{article_id} ERP 会话频繁过期 (source)" in summary
     assert "受信任站点" in summary.split("## Solution")[1].split("##")[0]
+
+    # The same from a shell: a second draft from the ticket, mailed for review, published.
+    drafted = kb(e2e_config, "from-ticket", number, "--as", "wang.wei@example.com")
+    second = int(drafted.split()[0].removeprefix("KB-"))
+    assert second != article_id and "mailed for review" in drafted
+    assert set(out.new(2)) == {"wang.wei@example.com", "li.na@example.com"}
+    assert "published" in kb(e2e_config, "publish", str(second), "--as", "li.na@example.com")
+    assert json.loads(kb(e2e_config, "show", str(second), "--json"))["status"] == "published"

@@ -244,3 +244,29 @@ def workload(
         }
 
     return {"engineers": handled(resolution["assignee"]), "groups": handled(resolution["group"])}
+
+
+def articles(sql: Sql, start: dt.datetime, end: dt.datetime) -> dict[int, dict[str, Any]]:
+    """Knowledge-base articles by what happened with them in the period: tickets they were
+    matched to on intake, offered to requesters, helped (the requester said so) or not."""
+    p = sql.p
+    rows = sql.rows(
+        "SELECT a.id, a.title, "
+        "SUM(CASE WHEN l.relation = 'linked' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.relation = 'offered' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.relation = 'helped' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.relation = 'not_helped' THEN 1 ELSE 0 END) "
+        f"FROM article_link l JOIN article a ON a.id = l.article_id "
+        f"WHERE l.at >= {p} AND l.at < {p} GROUP BY a.id, a.title",
+        (start, end),
+    )
+    return {
+        int(r[0]): {
+            "title": r[1],
+            "tickets": int(r[2]),
+            "offered": int(r[3]),
+            "helped": int(r[4]),
+            "not_helped": int(r[5]),
+        }
+        for r in rows
+    }

@@ -123,10 +123,27 @@ def _problems(report: dict[str, Any], previous: dict[str, Any]) -> list[str]:
         [c["name"] or "(none)", c["count"], c["previous"], change(c["count"], c["previous"])]
         for c in report["problems"]["categories"]
     ]
+    known = [
+        [
+            f"KB-{a['id']} {a['title']}",
+            a["count"],
+            a["previous"],
+            change(a["count"], a["previous"]),
+            a["offered"],
+            a["helped"],
+        ]
+        for a in report["problems"]["articles"]
+    ]
+    articles = (
+        ["", *table(["article", "tickets", "previous", "change", "offered", "helped"], known)]
+        if known
+        else []
+    )
     return [
         "## Most frequent problems",
         "",
         *table(["category", "tickets", "previous", "change"], rows),
+        *articles,
     ]
 
 

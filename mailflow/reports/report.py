@@ -3,8 +3,9 @@
 JSON names (stable; fields are only added): ``period`` (``name``, ``kind``, ``start``,
 ``end``), ``tickets`` (``received``, ``resolved``, ``closed``, ``reopened``,
 ``by_priority``, ``by_category``, ``by_group``, ``by_source``), ``problems``
-(``categories``: name, count, previous, change; ``articles``: knowledge-base articles, empty
-until mailflow keeps one), ``times`` (``first_response`` and ``resolution``, each by priority
+(``categories``: name, count, previous, change; ``articles``: the knowledge-base articles
+matched to the period's tickets: id, title, count, previous, change, offered, helped,
+not_helped), ``times`` (``first_response`` and ``resolution``, each by priority
 with ``count``, ``met``, ``met_share``, ``median_seconds``, ``p90_seconds``,
 ``target_minutes``), ``breaches``, ``backlog`` (``open`` and by age), ``satisfaction``
 (``counts`` by the four levels of the spec, ``responses``, ``surveys``, ``response_rate``,
@@ -102,6 +103,7 @@ def _figures(sql: figures.Sql, period: Period, config: Config, now: dt.datetime)
         "backlog": figures.backlog(sql, end),
         "satisfaction": figures.satisfaction(sql, start, end),
         "workload": figures.workload(resolved),
+        "_articles": figures.articles(sql, start, end),  # folded into "problems" by build
     }
 
 
@@ -130,6 +132,7 @@ def _local(value: Any, tz: dt.tzinfo) -> str | None:
 
 
 def _problems(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    articles, earlier = current.pop("_articles"), previous.pop("_articles")
     now_counts = current["tickets"]["by_category"]
     before = previous["tickets"]["by_category"]
     ranked = sorted(now_counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_CATEGORIES]
@@ -143,7 +146,21 @@ def _problems(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, An
             }
             for name, count in ranked
         ],
-        "articles": [],  # the knowledge base (issue 11) will fill this
+        "articles": [
+            {
+                "id": article_id,
+                "title": row["title"],
+                "count": row["tickets"],
+                "previous": earlier.get(article_id, {}).get("tickets", 0),
+                "change": row["tickets"] - earlier.get(article_id, {}).get("tickets", 0),
+                "offered": row["offered"],
+                "helped": row["helped"],
+                "not_helped": row["not_helped"],
+            }
+            for article_id, row in sorted(
+                articles.items(), key=lambda item: (-item[1]["tickets"], item[0])
+            )[:TOP_CATEGORIES]
+        ],
     }
 
 

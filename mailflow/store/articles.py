@@ -53,7 +53,10 @@ class ArticleLink(BaseModel):
     score = pw.FloatField(null=True)
 
     class Meta:
-        indexes = ((("article", "relation", "ticket_number"), True),)
+        indexes = (
+            (("article", "relation", "ticket_number"), True),
+            (("at",), False),  # reports: what happened with articles in a period
+        )
 
 
 class ArticleFile(BaseModel):
