@@ -125,3 +125,75 @@ REQUESTS: list[tuple[str, int | None]] = [
     ("谢谢\n\n问题已经解决了，谢谢你们", None),
     ("空调太冷\n\n5楼办公区空调温度太低了，能不能调高一点", None),
 ]
+
+# Written after the first weights and threshold were fixed on REQUESTS. Its first run (top-1
+# precision 0.91, recall 0.67, 1 of 5 offered wrongly) showed long keyword lists drowning the
+# two keywords that matter; keywords became phrases and the threshold 0.35 was chosen looking
+# at both sets, so this set is no longer unseen.
+HELD_OUT: list[tuple[str, int | None]] = [
+    ("开机密码过期\n\n今天一开机就说密码过期要修改，我改完以后邮箱登不上了", 1),
+    ("账户锁住了\n\n早上连输了好几次密码，现在显示账户已锁定，等了十分钟还是不行", 2),
+    ("Outlook总弹窗要密码\n\n换了新密码以后Outlook每隔几分钟就弹窗让输入密码，很烦", 4),
+    ("邮箱满了收不到信\n\n客户说发给我的邮件被退回了，说收件人邮箱已满", 5),
+    ("VPN报错809\n\n出差住酒店，VPN一直连不上，错误809，手机热点能连", 9),
+    ("打印机一直显示脱机\n\n四楼打印机脱机了，所有人都打印不了，打印任务卡在队列里", 14),
+    ("复印机扫描发不到邮箱\n\n扫描到邮箱显示发送失败", 16),
+    ("投影仪没有画面\n\n会议室电脑接了HDMI投影仪显示无信号，急！马上开会", 17),
+    ("电脑蓝屏重启\n\n今天蓝屏了三次，每次都是 MEMORY_MANAGEMENT", 20),
+    ("Word显示产品未激活\n\n打开word提示未激活，不能编辑", 22),
+    ("导出的CSV中文乱码\n\n系统导出的csv文件用excel打开全是乱码", 23),
+    (
+        "ERP session expired\n\nERP keeps kicking me out to the login page saying the session expired",
+        26,
+    ),
+    ("Cannot upload invoice\n\nThe expense system refuses my OFD invoice, upload failed", 28),
+    (
+        "Shared drive access denied\n\nI get access denied on the department shared folder on fileserver",
+        30,
+    ),
+    (
+        "New phone, MFA\n\nI got a new phone and my Authenticator no longer has the company account",
+        33,
+    ),
+    ("申请加装一台显示器\n\n想再申请一个显示器做双屏，流程怎么走", None),
+    ("门禁卡坏了\n\n我的门禁卡刷不开门了，找谁换", None),
+    ("请假流程咨询\n\n年假怎么请？需要谁审批", None),
+    ("Team lunch booking\n\nCan IT help book a restaurant for our team lunch?", None),
+    ("Lost badge\n\nI lost my office badge yesterday, how do I get a new one?", None),
+]
+
+# Written after keyword phrases and threshold 0.35 were fixed. Run once as it stood (top-1
+# precision 0.875, recall 0.64, 1 of 9 offered wrongly); one change came after that run,
+# prompted by an English unit-test request, not by this set: the title or the keywords,
+# whichever covers more, name the topic. Nothing was tuned on this set.
+FRESH: list[tuple[str, int | None]] = [
+    ("笔记本连不上无线\n\n公司wifi显示已连接但是没有网络，别的同事都可以", 10),
+    ("打印机又卡纸了\n\n2楼东侧那台HP一直卡纸，取出来还报错", 13),
+    ("teams听不到声音\n\n开会时对方听不到我讲话，麦克风显示正常", 24),
+    ("邮件附件太大发不出去\n\n要发一个50M的设计稿给客户，被退信了", 8),
+    ("装软件要管理员密码\n\n想装个 Notepad++，提示需要管理员权限", 25),
+    (
+        "CRM report export fails\n\nExporting the opportunities report from CRM times out with 504",
+        29,
+    ),
+    (
+        "Suspicious mail from CEO\n\nGot an email from our 'CEO' asking me to buy gift cards, phishing?",
+        31,
+    ),
+    ("Screen flickering\n\nMy external monitor keeps flickering and the resolution is wrong", 32),
+    ("忘了密码怎么办\n\n电脑密码忘了，进不去系统", 3),
+    ("OA审批提交失败\n\n采购审批单点提交提示流程提交失败，审批人上个月离职了", 27),
+    ("想换个工位\n\n可以把我的工位换到靠窗的位置吗", None),
+    ("发票抬头怎么开\n\n报销的发票抬头应该写公司全称还是简称", None),
+    ("申请一个新邮箱账号\n\n新同事下周入职，需要开通邮箱", None),
+    ("电话分机号查询\n\n财务部的分机号是多少", None),
+    ("培训报名\n\n下周的 Excel 培训在哪里报名", None),
+    ("Request a second laptop charger\n\nCan I get a spare charger for my laptop?", None),
+    (
+        "Office Wi-Fi name\n\nWhat is the name of the office network for guests? we have 2 visitors",
+        12,
+    ),
+    ("Printer toner low\n\nThe printer on floor 3 says toner low, who replaces it?", None),
+    ("会议室电视怎么投屏\n\n会议室的电视怎么无线投屏？", None),
+    ("VPN客户端下载\n\n新电脑上没有VPN客户端，在哪里下载？", None),
+]

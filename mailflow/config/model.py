@@ -212,7 +212,7 @@ class KbConfig:
 
     match_new_tickets: bool = True  # search every new ticket against the published articles
     offer_to_requester: bool = False  # known-issue steps in the acknowledgement
-    match_score: float = 0.3  # from 0 to 1; bench/kb_match.py measures what it gives
+    match_score: float = 0.35  # from 0 to 1; bench/kb_match.py measures what it gives
     max_linked: int = 3  # articles listed in the handler's assignment mail
     segmenter: str = "both"  # Chinese words: both (jieba + character pairs), jieba, bigram
 

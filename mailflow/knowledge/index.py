@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import peewee as pw
 
@@ -23,11 +24,13 @@ GENERATION = "#generation"  # moves with every change of the index (search's cac
 FIELDS = ("title", "keywords", "symptoms", "body")
 
 
-def fields_of(article: Article, segmenter: str) -> dict[str, list[str]]:
-    """The terms of each searchable field of ``article``."""
+def fields_of(article: Article, segmenter: str) -> dict[str, Any]:
+    """The terms of each searchable field of ``article`` (and of each keyword: "phrases")."""
+    phrases = [terms(keyword, segmenter) for keyword in article.keywords]
     return {
         "title": terms(article.title, segmenter),
-        "keywords": terms("\n".join(article.keywords), segmenter),
+        "keywords": [t for phrase in phrases for t in phrase],
+        "phrases": phrases,
         "symptoms": terms(article.symptoms, segmenter),
         "body": terms(f"{article.cause}\n{article.steps}", segmenter),
     }
@@ -81,7 +84,7 @@ def rebuild(segmenter: str) -> int:
         Article.cause,
         Article.steps,
     ).order_by(Article.id)
-    batch: list[tuple[Article, dict[str, list[str]]]] = []
+    batch: list[tuple[Article, dict[str, Any]]] = []
     for article in query.iterator():
         fields = fields_of(article, segmenter)
         batch.append((article, fields))
@@ -102,7 +105,7 @@ def rebuild(segmenter: str) -> int:
     return indexed
 
 
-def _write_batch(db: pw.Database, batch: list[tuple[Article, dict[str, list[str]]]]) -> None:
+def _write_batch(db: pw.Database, batch: list[tuple[Article, dict[str, Any]]]) -> None:
     mark = db.param
     published = [(a, f) for a, f in batch if a.status == "published"]
     db.cursor().executemany(  # type: ignore[no-untyped-call]
@@ -128,11 +131,11 @@ def _write_batch(db: pw.Database, batch: list[tuple[Article, dict[str, list[str]
         )
 
 
-def _distinct(fields: dict[str, list[str]]) -> set[str]:
-    return {t for found in fields.values() for t in found}
+def _distinct(fields: dict[str, Any]) -> set[str]:
+    return {t for name in FIELDS for t in fields[name]}
 
 
-def _line(fields: dict[str, list[str]]) -> str:
+def _line(fields: dict[str, Any]) -> str:
     # Title and keywords twice: PostgreSQL's ranking counts occurrences.
     weighted = fields["title"] * 2 + fields["keywords"] * 2 + fields["symptoms"] + fields["body"]
     return " ".join(weighted)

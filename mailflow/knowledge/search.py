@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import peewee as pw
 
@@ -92,7 +93,7 @@ def search(text: str, kb: KbConfig, limit: int = 5) -> list[Hit]:
     return [h for h in hits if h.score > 0][:limit]
 
 
-ArticleRow = tuple[int, str, str, str, dict[str, list[str]]]
+ArticleRow = tuple[int, str, str, str, dict[str, Any]]
 
 
 class _Cache:
