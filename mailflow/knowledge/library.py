@@ -11,12 +11,14 @@ import datetime as dt
 import mimetypes
 from collections.abc import Mapping
 
+import peewee as pw
+
 from mailflow.errors import InputError
 from mailflow.knowledge.index import reindex
 from mailflow.knowledge.markdown import ArticleText
 from mailflow.store.articles import Article, ArticleFile, ArticleLink
 from mailflow.store.blobs import BlobStore
-from mailflow.store.models import iso, utc
+from mailflow.store.models import database_proxy, iso, utc
 
 RELATIONS = ("source", "linked", "offered", "helped", "not_helped")
 
@@ -62,12 +64,24 @@ def save(
         article.retired_at = utc(now)
     article.updated_at = _moment(text.updated, now)
     article.save(force_insert=created)
+    if created and text.id is not None:
+        _advance_ids()
     reindex(article, segmenter)
     _relink(article, "source", text.from_tickets, now)
     _relink(article, "helped", text.helped_tickets, now)
     if files is not None:
         _refile(article, files, store)
     return article, created
+
+
+def _advance_ids() -> None:
+    """After an insert with an id of its own, PostgreSQL's sequence must move past it, or the
+    next article without one collides (SQLite takes the largest id + 1 by itself)."""
+    db = database_proxy.obj
+    if not isinstance(db, pw.SqliteDatabase):
+        db.execute_sql(
+            "SELECT setval(pg_get_serial_sequence('article', 'id'), (SELECT MAX(id) FROM article))"
+        )
 
 
 def _moment(written: str, now: dt.datetime) -> dt.datetime:
