@@ -208,5 +208,12 @@ def test_articles_managed_from_a_shell(tmp_path: Path) -> None:
     missing = run_mailflow(config, "kb", "add", "--title", "x")
     assert missing.returncode == 65 and "--category" in missing.stderr
     assert "Traceback" not in missing.stderr
+    page = tmp_path / "vpn.md"  # a file with a file of its own, added without an id
+    original = (ARTICLES / "09.md").read_text(encoding="utf-8").replace("id: 9\n", "")
+    listed = "author: kb@example.com\nattachments:\n- shot.png\n"
+    page.write_text(original.replace("author: kb@example.com\n", listed), encoding="utf-8")
+    (tmp_path / "shot.png").write_bytes(b"\x89PNG")
+    assert kb("add", "--file", str(page)).startswith("KB-2 added (published)")
+    assert json.loads(kb("show", "2", "--json"))["files"] == ["shot.png"]
     unknown = run_mailflow(config, "kb", "show", "99")
     assert unknown.returncode == 65 and "no article 99" in unknown.stderr

@@ -52,9 +52,10 @@ def _kb_add(args: argparse.Namespace, services: Services) -> int:
     if text.id is not None and Article.get_or_none(Article.id == text.id):
         raise InputError(f"article {text.id} exists already; change it with mailflow kb edit")
     text.author = text.author or (args.actor or "")
+    files = _files(args.file, text)
     with transaction(services.db):
         article, _ = library.save(
-            text, system_clock(), services.config.kb.segmenter, services.store
+            text, system_clock(), services.config.kb.segmenter, services.store, files
         )
     print(f"KB-{article.id} added ({article.status}): {article.title}")
     return EX_OK
@@ -73,8 +74,9 @@ def _kb_edit(args: argparse.Namespace, services: Services) -> int:
     text.id = article.id
     text.status = text.status if args.file or not _has_options(args) else current.status
     text.updated = ""  # now
+    files = _files(args.file, text)
     with transaction(services.db):
-        library.save(text, system_clock(), services.config.kb.segmenter, services.store)
+        library.save(text, system_clock(), services.config.kb.segmenter, services.store, files)
     print(f"KB-{article.id} updated: {text.title}")
     return EX_OK
 
@@ -259,6 +261,16 @@ def _flush(services: Services, now: dt.datetime) -> None:
         delivery.flush(now)
     finally:
         delivery.close()
+
+
+def _files(name: str | None, text: ArticleText) -> dict[str, bytes] | None:
+    """The files a ``--file`` lists (None: keep the article's files as they are)."""
+    if not name or not text.attachments:
+        return None
+    try:
+        return folder.attachments(Path(name), text.attachments)
+    except FileError as exc:
+        raise InputError(f"{name}: {exc}") from None
 
 
 def _from_file(name: str) -> ArticleText:

@@ -26,6 +26,7 @@ from mailflow.delivery.mailing import check_templates
 from mailflow.delivery.transports import MaildirTransport, SmtpTransport
 from mailflow.demo import run_demo
 from mailflow.errors import ConfigError, MailflowError
+from mailflow.knowledge.index import built_with
 from mailflow.pipeline.handling import handle
 from mailflow.process import intake
 from mailflow.process.choice import unrouted
@@ -34,6 +35,7 @@ from mailflow.sla.days import CalendarGap
 from mailflow.sla.timers import calendar_horizon
 from mailflow.sources import RawMail
 from mailflow.sources.imap import ImapSource
+from mailflow.store.articles import Article
 from mailflow.store.blobs import BlobStore
 from mailflow.store.database import open_database, redact
 from mailflow.store.schema import init_schema
@@ -117,6 +119,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         ("templates", lambda: _templates_ok(config)),
         ("calendar", lambda: _calendar_ok(config, args.now or system_clock())),
         ("reports", lambda: _reports_ok(config)),
+        ("knowledge base", lambda: _knowledge_ok(config)),
     ]
     mailbox = build_mailbox(config, os.environ)
     if isinstance(mailbox, ImapSource):
@@ -135,6 +138,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     for gap in _routing_gaps(config):
         print(f"routing: warning: no group takes {gap}, and no group is the default")
     return EX_FAILURE if failed else EX_OK
+
+
+def _knowledge_ok(config: Config) -> str:
+    """How many articles intake matches against, and whether the index fits the config."""
+    built = built_with()
+    if built and built != config.kb.segmenter:
+        raise ConfigError(
+            "kb.segmenter",
+            f"is {config.kb.segmenter!r} but the search index was built with {built!r}: "
+            "run mailflow kb reindex",
+        )
+    published = Article.select().where(Article.status == "published").count()
+    drafts = Article.select().where(Article.status == "draft").count()
+    offer = "offered" if config.kb.offer_to_requester else "not offered"
+    return (
+        f"{published} published articles ({drafts} drafts), matched at "
+        f"{config.kb.match_score}, {offer} to requesters"
+    )
 
 
 def _routing_gaps(config: Config) -> list[str]:

@@ -44,7 +44,7 @@ def import_folder(
         progress(done, len(paths))
         try:
             text = parse(_read(path))
-            files = {Path(name).name: _attachment(path, name) for name in text.attachments}
+            files = attachments(path, text.attachments)
             with transaction(db):
                 _, created = library.save(text, now, segmenter, store, files)
         except FileError as exc:
@@ -64,6 +64,11 @@ def _read(path: Path) -> str:
         raise FileError(0, f"not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise FileError(0, exc.strerror or str(exc)) from None
+
+
+def attachments(article_file: Path, names: list[str]) -> dict[str, bytes]:
+    """The files an article file lists, read relative to it (name -> bytes)."""
+    return {Path(name).name: _attachment(article_file, name) for name in names}
 
 
 def _attachment(article_file: Path, name: str) -> bytes:

@@ -17,11 +17,18 @@ import peewee as pw
 
 from mailflow.knowledge.terms import terms
 from mailflow.store.articles import Article, KbTerm
-from mailflow.store.models import database_proxy
+from mailflow.store.models import Meta, database_proxy
 
 TOTAL = ""  # the KbTerm row that counts the indexed articles
 GENERATION = "#generation"  # moves with every change of the index (search's caches follow)
 FIELDS = ("title", "keywords", "symptoms", "body")
+SEGMENTER = "kb_segmenter"  # the Meta row naming the segmenter the index was built with
+
+
+def built_with() -> str:
+    """The segmenter the index was built with ("" before the first article)."""
+    row = Meta.get_or_none(Meta.key == SEGMENTER)
+    return str(row.value) if row else ""
 
 
 def fields_of(article: Article, segmenter: str) -> dict[str, Any]:
@@ -40,6 +47,7 @@ def reindex(article: Article, segmenter: str) -> None:
     """Bring ``article``'s index entries in line with its text and status (caller's
     transaction; the article is saved here)."""
     db = database_proxy.obj
+    Meta.insert(key=SEGMENTER, value=segmenter).on_conflict_ignore().execute()
     before = _distinct(article.terms) if article.indexed else set()
     article.terms = fields_of(article, segmenter)
     wanted = article.status == "published"
@@ -95,6 +103,9 @@ def rebuild(segmenter: str) -> int:
             _write_batch(db, batch)
             batch = []
     _write_batch(db, batch)
+    Meta.insert(key=SEGMENTER, value=segmenter).on_conflict(
+        conflict_target=[Meta.key], update={Meta.value: segmenter}
+    ).execute()
     counts[TOTAL] = indexed
     counts[GENERATION] = (generation.docs if generation else 0) + 1
     cursor = db.cursor()
