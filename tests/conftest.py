@@ -104,8 +104,23 @@ def write_config(folder: Path, body: str) -> Path:
     return path
 
 
+_databases = itertools.count(1)
+
+
 @pytest.fixture
-def e2e_config(tmp_path: Path, imap_account: ImapAccount, smtp_server: SmtpServer) -> Path:
+def database_url(request: pytest.FixtureRequest) -> str:
+    """SQLite beside the config, or with MAILFLOW_TEST_DATABASE=postgresql a fresh database
+    of the private PostgreSQL cluster."""
+    if os.environ.get("MAILFLOW_TEST_DATABASE", "sqlite") != "postgresql":
+        return "sqlite:///var/mailflow.db"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.create_database(f"test_{os.getpid()}_{next(_databases)}")
+
+
+@pytest.fixture
+def e2e_config(
+    tmp_path: Path, imap_account: ImapAccount, smtp_server: SmtpServer, database_url: str
+) -> Path:
     """A config pointing at the test Dovecot (plain IMAP) and the test SMTP server."""
     return write_config(
         tmp_path,
@@ -117,7 +132,7 @@ def e2e_config(tmp_path: Path, imap_account: ImapAccount, smtp_server: SmtpServe
         language = "zh_CN"
         ticket_prefix = "TS"
         [database]
-        url = "sqlite:///var/mailflow.db"
+        url = "{database_url}"
         [storage]
         path = "var/store"
         [mailbox]

@@ -1,14 +1,17 @@
-"""Several mailflow processes on one SQLite database and one mailbox (the daemon plus a cron
-`run --once`, or a second instance started by mistake): one reads the mailbox at a time and
+"""Several mailflow processes on one database (SQLite, PostgreSQL) and one mailbox (the
+daemon plus a cron `run --once`, or a second instance started by mistake): one reads the mailbox at a time and
 one delivers the outbox at a time, so every mail is one ticket and every requester gets one
 acknowledgement."""
 
 from __future__ import annotations
 
 import collections
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import NOW, mailflow_env, run_mailflow, write_config
 from tests.helpers import deliver, tickets
@@ -18,12 +21,21 @@ from tests.servers import SmtpServer
 MAILS = 60
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_three_processes_at_once_make_each_mail_one_ticket_and_one_ack(
-    tmp_path: Path, smtp_server: SmtpServer
+    tmp_path: Path, smtp_server: SmtpServer, database: str, request: pytest.FixtureRequest
 ) -> None:
+    """On SQLite one process reads and one delivers (flock); on PostgreSQL one reads (an
+    advisory lock held in a transaction) and all three deliver (rows claimed with SKIP
+    LOCKED)."""
+    url = "sqlite:///var/mailflow.db"
+    if database == "postgresql":
+        url = request.getfixturevalue("postgres").create_database(f"three_{os.getpid()}")
     config = write_config(
         tmp_path,
         f"""
+        [database]
+        url = "{url}"
         [mailbox]
         kind = "maildir"
         [smtp]

@@ -66,7 +66,10 @@ class IngestPass:
         self._acked: list[str] = []  # told to the mailbox, not yet recorded
         # One process reads a mailbox at a time: two would race for its mails and cursor.
         self.exclusive = exclusive(
-            sqlite_file(services.db), "reading the mailbox", mailbox_identity(services.config)
+            sqlite_file(services.db),
+            "reading the mailbox",
+            mailbox_identity(services.config),
+            services.config.database_url,
         )
 
     def run(self, now: dt.datetime, report: CycleReport) -> None:

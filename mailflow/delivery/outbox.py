@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import peewee as pw
 
 from mailflow.delivery import mime
+from mailflow.delivery.claiming import claimed, due, pending
 from mailflow.delivery.journal import Mark, SentJournal
 from mailflow.delivery.mime import OutgoingMail
 from mailflow.delivery.transports import Transport
@@ -191,16 +192,20 @@ def flush(
         if last or journal.foreign():
             settle(db, journal)  # marks of other (or dead) processes first
         skip = {mark.outbox_id for mark in journal.own}
-    due = [
-        r.id
-        for r in Outbox.select(Outbox.id)
-        .where((Outbox.status == "pending") & (Outbox.next_attempt_at <= utc(now)))
-        .order_by(Outbox.next_attempt_at, Outbox.id)
-        .limit(limit + len(skip))
-        if r.id not in skip
-    ][:limit]
+    if isinstance(db, pw.PostgresqlDatabase):
+        rows: Iterator[Outbox] = claimed(db, now, limit)
+    else:
+        due_ids = [
+            r.id
+            for r in Outbox.select(Outbox.id)
+            .where(due(now))
+            .order_by(Outbox.next_attempt_at, Outbox.id)
+            .limit(limit + len(skip))
+            if r.id not in skip
+        ][:limit]
+        rows = pending(due_ids)
     try:
-        for row in _rows(due):
+        for row in rows:
             outcome = _deliver(db, transport, row, now, policy, jitter, journal)
             if outcome.startswith("unreachable:"):
                 result.unreachable = outcome.removeprefix("unreachable:")
@@ -289,19 +294,6 @@ def settle(db: pw.Database, journal: SentJournal, wait: bool = True) -> None:
         except LockBusy:
             return
     journal.settled(paths)
-
-
-def _rows(ids: list[int], chunk: int = 50) -> Iterator[Outbox]:
-    """The rows, loaded a chunk at a time (bounded memory), re-checked as still pending."""
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
-        rows = {
-            r.id: r
-            for r in Outbox.select().where(Outbox.id.in_(part) & (Outbox.status == "pending"))
-        }
-        for row_id in part:
-            if row_id in rows:
-                yield rows[row_id]
 
 
 def _sent(db: pw.Database, marks: list[Mark], wait: bool = True) -> None:

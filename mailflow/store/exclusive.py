@@ -9,9 +9,17 @@ without waiting: a process that finds it held does its other work and says so in
 On SQLite the lock is ``flock(2)`` on a file beside the database (``<database>.<duty>.lock``):
 the kernel drops it the moment its holder dies, so a daemon restarted after a crash resumes at
 once, not after a lease runs out. The file is opened per process (after a fork too), because a
-child sharing its parent's open file would share its lock. PostgreSQL deployments (several
-hosts) need a lock the server holds instead; until that is built (issue 13), a PostgreSQL
-database gets no lock here and one daemon per database is the rule (README).
+child sharing its parent's open file would share its lock.
+
+On PostgreSQL (daemons on several hosts) the server holds it: a transaction-level advisory
+lock (``pg_try_advisory_xact_lock``) taken on a connection of the lock's own and held by
+keeping that transaction open for the duty. The server drops it the moment the holder's
+connection goes (a crash, a killed process, a lost host once TCP notices), and, being bound
+to a transaction rather than a session, it survives PgBouncer's transaction pooling, which
+session-level advisory locks do not. A holder that hangs while holding it is not taken over
+by a lease here: the hung process is the watchdog's to restart (issue 14), and a restart
+drops the connection. The outbox needs no such lock on PostgreSQL: every daemon delivers,
+each row claimed with ``FOR UPDATE SKIP LOCKED`` (``outbox``).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +69,57 @@ class Exclusive:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
-def exclusive(database_file: Path | None, duty: str, identity: str = "") -> Exclusive:
-    """The lock of ``duty`` (and, for a mailbox, which one) beside an SQLite database file."""
+class ServerLock:
+    """A duty's lock held by PostgreSQL (see the module docstring); the same interface."""
+
+    def __init__(self, url: str, duty: str, identity: str) -> None:
+        self.url = url
+        self.duty = duty
+        digest = hashlib.sha256(f"{duty}\n{identity}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self._con: Any = None
+        self._pid = 0
+        self._told = False
+
+    def try_take(self) -> bool:
+        import psycopg2  # noqa: PLC0415 - only PostgreSQL deployments have it
+
+        if self._pid != os.getpid():  # a fork must not use its parent's connection
+            self._con, self._pid = None, os.getpid()
+        try:
+            if self._con is None or self._con.closed:
+                self._con = psycopg2.connect(self.url, application_name=f"mailflow {self.duty}")
+            with self._con.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (self.key,))
+                taken = bool(cur.fetchone()[0])
+        except psycopg2.Error as exc:
+            log.warning("%s: cannot take its lock on the database: %s", self.duty, exc)
+            self._con = None
+            return False
+        if not taken:
+            self._con.rollback()
+            if not self._told:
+                log.info("%s: another mailflow process is at it; this one leaves it", self.duty)
+                self._told = True
+            return False
+        self._told = False
+        return True
+
+    def release(self) -> None:
+        if self._con is not None and self._pid == os.getpid() and not self._con.closed:
+            try:
+                self._con.rollback()  # ends the transaction: the lock goes with it
+            except Exception:
+                self._con = None
+
+
+def exclusive(
+    database_file: Path | None, duty: str, identity: str = "", url: str = ""
+) -> Exclusive | ServerLock:
+    """The lock of ``duty`` (and, for a mailbox, which one): beside an SQLite database file,
+    or held by the PostgreSQL server at ``url``."""
+    if database_file is None and url.startswith(("postgres://", "postgresql://")):
+        return ServerLock(url, duty, identity)
     if database_file is None:
         return Exclusive(None, duty)
     suffix = hashlib.sha256(identity.encode()).hexdigest()[:12] if identity else ""
