@@ -1,6 +1,7 @@
 """Several mailflow processes on one database (SQLite, PostgreSQL) and one mailbox (the
-daemon plus a cron `run --once`, or a second instance started by mistake): one reads the mailbox at a time and
-one delivers the outbox at a time, so every mail is one ticket and every requester gets one
+daemon plus a cron `run --once`, or a second instance started by mistake): one reads the
+mailbox at a time, and the outbox is delivered by one at a time (SQLite) or by all with each
+row claimed once (PostgreSQL), so every mail is one ticket and every requester gets one
 acknowledgement."""
 
 from __future__ import annotations
