@@ -6,6 +6,7 @@ Every `run --once` and `ingest` a test starts through ``conftest.run_mailflow`` 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -173,3 +174,23 @@ def make_worker(tmp_path: Path, smtp: SmtpServer, password: str = "smtp-pass") -
 def new_ticket(worker: Worker, n: int = 1) -> None:
     raw = build(f"user{n}@example.com", "support@example.com", f"problem {n}", "help")
     assert handle(RawMail(raw, f"test:{n}"), T0, worker.services).action == "created"
+
+
+def sql(config: Path, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Run one SQL statement on the config's database, SQLite or PostgreSQL (``?`` marks);
+    for tests that poison a row or move a date as an older version or time would have."""
+    url = config_mod.load(config).database_url
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            rows = list(conn.execute(statement, params))
+            conn.commit()
+        return rows
+    import psycopg2
+
+    with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        cur.execute(statement.replace("?", "%s"), params)
+        rows = list(cur.fetchall()) if cur.description else []
+        conn.commit()
+    return rows

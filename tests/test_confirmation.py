@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from mailflow.mail.parsing import parse
 from mailflow.process.answers import confirmation, rating
 from tests.conftest import ImapAccount
-from tests.helpers import PEOPLE, run_once, show, tickets, today_prefix
+from tests.helpers import PEOPLE, run_once, show, sql, tickets, today_prefix
 from tests.mails import build
 from tests.servers import SmtpServer
 
@@ -106,10 +105,11 @@ def test_resolve_confirm_survey_rate(
     assert show(e2e_config, number)["rating"] == 1
 
     # Long after closing, a reply starts a new ticket that points to the old one.
-    db = sqlite3.connect(e2e_config.parent / "var/mailflow.db")
-    db.execute("UPDATE ticket SET closed_at = '2020-01-01 00:00:00' WHERE number = ?", (number,))
-    db.commit()
-    db.close()
+    sql(
+        e2e_config,
+        "UPDATE ticket SET closed_at = '2020-01-01 00:00:00' WHERE number = ?",
+        (number,),
+    )
     say(REQUESTER, "VPN 又连不上了")
     listed = tickets(e2e_config)
     assert len(listed) == 2

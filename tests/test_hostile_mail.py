@@ -12,14 +12,13 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ImapAccount, run_mailflow
-from tests.helpers import DESK, PEOPLE, show, tickets, today_prefix
+from tests.helpers import DESK, PEOPLE, show, sql, tickets, today_prefix
 from tests.hostile import (
     EVIL,
     WAYS,
@@ -41,9 +40,8 @@ def _events(config: Path, number: str) -> list[dict[str, object]]:
 
 
 def _outbox(config: Path) -> list[tuple[str, str, str]]:
-    db = config.parent / "var" / "mailflow.db"
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute("SELECT status, recipients, last_error FROM outbox ORDER BY id"))
+    rows = sql(config, "SELECT status, recipients, last_error FROM outbox ORDER BY id")
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -92,18 +90,13 @@ def test_a_row_that_can_never_be_sent_fails_once_and_the_rest_go(
     result = run_mailflow(e2e_config, "run", "--once")
     assert result.returncode == 0
     smtp_server.messages.clear()
-    db = e2e_config.parent / "var" / "mailflow.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute(
-            "UPDATE outbox SET status='pending', attempts=0, recipients=?",
-            (json.dumps(["zhang@example.cn\r\nBcc: victim@evil.test"]),),
-        )
-        conn.execute(
-            "UPDATE outbox SET recipients=? WHERE id=2", (json.dumps(["gone@example.cn"]),)
-        )
-        conn.execute(
-            "UPDATE outbox SET recipients=? WHERE id=3", (json.dumps(["fine@example.cn"]),)
-        )
+    sql(
+        e2e_config,
+        "UPDATE outbox SET status='pending', attempts=0, recipients=?",
+        (json.dumps(["zhang@example.cn\r\nBcc: victim@evil.test"]),),
+    )
+    sql(e2e_config, "UPDATE outbox SET recipients=? WHERE id=2", (json.dumps(["gone@example.cn"]),))
+    sql(e2e_config, "UPDATE outbox SET recipients=? WHERE id=3", (json.dumps(["fine@example.cn"]),))
     result = run_mailflow(e2e_config, "run", "--once")
     assert result.returncode == 0, result.stderr
     assert [m.rcpt_tos for m in smtp_server.wait_for(1)] == [["fine@example.cn"]]
