@@ -17,6 +17,7 @@ from mailflow.store.blobs import BlobStore
 from mailflow.store.database import open_database, transaction
 from mailflow.store.models import database_proxy
 from mailflow.store.schema import init_schema
+from tests.conftest import run_mailflow
 from tests.postgres import Postgres
 
 ARTICLES = Path(__file__).resolve().parent.parent / "bench" / "kb" / "articles"
@@ -55,3 +56,32 @@ def test_search_import_and_export_on_postgres(
     finally:
         db.close()
         database_proxy.initialize(None)
+
+
+def test_check_refuses_a_database_that_cannot_store_chinese(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """SQL_ASCII cannot hold every mail's text: `check` names the key and the fix. A C-locale
+    UTF8 database is fine and said to be."""
+    import psycopg2
+
+    con = psycopg2.connect(postgres.url("postgres"))
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(
+            "CREATE DATABASE ascii_db TEMPLATE template0 ENCODING 'SQL_ASCII' "
+            "LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
+    con.close()
+    for name, url in (
+        ("ascii", postgres.url("ascii_db")),
+        ("c", postgres.create_database("c_db", "C")),
+    ):
+        config = tmp_path / f"{name}.toml"
+        config.write_text(f'[database]\nurl = "{url}"\n[storage]\npath = "{tmp_path}/s"\n')
+        result = run_mailflow(config, "check")
+        if name == "ascii":
+            assert result.returncode == 1
+            assert "database.url: the database's encoding is SQL_ASCII" in result.stdout
+        else:
+            assert "UTF8, LC_CTYPE C)" in result.stdout, result.stdout

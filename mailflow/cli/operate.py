@@ -10,6 +10,9 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import peewee as pw
 
 from mailflow.cli.common import (
     EX_DATAERR,
@@ -197,9 +200,28 @@ def _check_database(config: Config) -> str:
     version = init_schema(db)
     BlobStore(config.storage_path).check_writable()
     return (
-        f"{redact(config.database_url)} ok (schema {version}); "
+        f"{redact(config.database_url)} ok (schema {version}{_encoding(db)}); "
         f"storage {config.storage_path} writable"
     )
+
+
+def _encoding(db: Any) -> str:
+    """PostgreSQL must store any script: a database not in UTF8 is refused. Its locale does
+    not matter (mailflow cuts search terms itself and sorts nothing by the server's collation),
+    so a C-locale database is fine and said to be."""
+    if not isinstance(db, pw.PostgresqlDatabase):
+        return ""
+    encoding, ctype = db.execute_sql(  # type: ignore[no-untyped-call]
+        "SELECT pg_encoding_to_char(encoding), datctype FROM pg_database "
+        "WHERE datname = current_database()"
+    ).fetchone()
+    if encoding != "UTF8":
+        raise ConfigError(
+            "database.url",
+            f"the database's encoding is {encoding}, which cannot store every mail's text: "
+            "create it with ENCODING 'UTF8'",
+        )
+    return f", UTF8, LC_CTYPE {ctype}"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
