@@ -7,6 +7,7 @@ acknowledgement."""
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -14,9 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from mailflow.store.database import open_database, transaction
+from mailflow.store.models import Ticket
+from mailflow.store.schema import init_schema
 from tests.conftest import NOW, mailflow_env, run_mailflow, write_config
 from tests.helpers import deliver, tickets
 from tests.mails import build
+from tests.postgres import Postgres
 from tests.servers import SmtpServer
 
 MAILS = 60
@@ -72,3 +77,56 @@ def test_three_processes_at_once_make_each_mail_one_ticket_and_one_ack(
     )
     acks = collections.Counter(m.rcpt_tos[0] for m in smtp_server.wait_for(MAILS, timeout=10))
     assert len(acks) == MAILS and set(acks.values()) == {1}, acks.most_common(3)
+
+
+AUTO_CLOSE = 40
+
+
+def test_daemons_on_postgresql_close_each_silent_ticket_once(
+    tmp_path: Path, smtp_server: SmtpServer, postgres: Postgres
+) -> None:
+    """Every daemon runs the auto-close job; on PostgreSQL each claims the tickets it closes
+    (SKIP LOCKED), so each requester gets one survey."""
+    url = postgres.create_database(f"close_{os.getpid()}")
+    config = write_config(
+        tmp_path,
+        f"""
+        [database]
+        url = "{url}"
+        [mailbox]
+        kind = "maildir"
+        [smtp]
+        kind = "smtp"
+        host = "127.0.0.1"
+        port = {smtp_server.port}
+        security = "none"
+        username = "mailer"
+        password = "smtp-pass"
+        """,
+    )
+    db = open_database(url)
+    init_schema(db)
+    resolved = dt.datetime(2026, 11, 20, 2, 0)
+    with transaction(db):
+        for n in range(AUTO_CLOSE):
+            Ticket.create(
+                number=f"TS20261120{n + 1:03d}", subject=f"问题 {n}", status="resolved",
+                priority="medium", requester_email=f"user{n}@example.cn", language="zh_CN",
+                submitted_at=resolved, created_at=resolved, updated_at=resolved,
+                resolved_at=resolved,
+            )  # fmt: skip
+    db.close()
+    command = [sys.executable, "-m", "mailflow", "-c", str(config), "run", "--once", "--now", NOW]
+    processes = [
+        subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=mailflow_env()
+        )
+        for _ in range(3)
+    ]
+    logs = [p.communicate(timeout=300)[1].decode() for p in processes]
+    assert all(p.returncode == 0 for p in processes), logs
+    surveys = collections.Counter(
+        m.rcpt_tos[0] for m in smtp_server.wait_for(AUTO_CLOSE, timeout=10)
+    )
+    assert len(surveys) == AUTO_CLOSE and set(surveys.values()) == {1}, surveys.most_common(3)
+    assert {t["status"] for t in tickets(config)} == {"closed"}

@@ -13,7 +13,7 @@ from mailflow.mail.parsing import InboundMail
 from mailflow.process.service_levels import keep
 from mailflow.services import Services
 from mailflow.spec import RATINGS, RATINGS_EN
-from mailflow.store.database import transaction
+from mailflow.store.database import claim, transaction
 from mailflow.store.models import Ticket, aware, utc
 from mailflow.store.rows import add_event
 
@@ -60,8 +60,10 @@ def close_silent(now: dt.datetime, services: Services) -> list[str]:
     limit = utc(now - dt.timedelta(days=services.config.confirm_days))
     closed = []
     with transaction(services.db):
-        for ticket in Ticket.select().where(
-            (Ticket.status == "resolved") & (Ticket.resolved_at <= limit)
+        # Every daemon runs this job: on PostgreSQL a ticket one is closing is skipped by
+        # the others, so the requester gets one survey.
+        for ticket in claim(
+            Ticket.select().where((Ticket.status == "resolved") & (Ticket.resolved_at <= limit))
         ):
             close(
                 ticket,

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import peewee as pw
 from playhouse.db_url import connect as url_connect
@@ -173,3 +174,12 @@ def transaction(db: pw.Database, wait: bool = True) -> Iterator[None]:
             yield
     except (pw.OperationalError, pw.InterfaceError) as exc:
         raise StorageError(f"database: {exc}") from exc
+
+
+def claim(query: Any) -> Any:
+    """``query`` with its rows locked for this transaction, skipping rows another holds
+    (``FOR UPDATE SKIP LOCKED``) on PostgreSQL, where several daemons run the same job at once;
+    SQLite's write lock already lets one transaction at a time in."""
+    if isinstance(database_proxy.obj, pw.PostgresqlDatabase):
+        return query.for_update(skip_locked=True)
+    return query
