@@ -98,3 +98,24 @@ def test_storage_errors_say_what_is_wrong(tmp_path: Path) -> None:
     )
     assert "is not writable" in _describe(OSError(errno.EACCES, "Permission denied"), tmp_path)
     assert "is not writable" in _describe(OSError(errno.EROFS, "Read-only"), tmp_path)
+
+
+def test_a_second_prefix_on_one_database_is_refused(tmp_path: Path) -> None:
+    """Two desks' configs with different ticket prefixes on one database: the second is
+    refused at start, naming the key and both prefixes; `init-db --renumber` changes it on
+    purpose."""
+    first = tmp_path / "ts.toml"
+    first.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/shared.db"\n')
+    second = tmp_path / "hr.toml"
+    second.write_text(first.read_text() + '[support]\nticket_prefix = "HR"\n')
+    assert run_mailflow(first, "run", "--once").returncode == 0
+    refused = run_mailflow(second, "run", "--once")
+    assert refused.returncode == 78
+    assert "support.ticket_prefix: is 'HR' but this database numbers its tickets 'TS'" in (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    assert run_mailflow(second, "ingest", stdin=b"From: a@b.cn\n\nx\n").returncode == 75
+    assert run_mailflow(second, "init-db", "--renumber").returncode == 0
+    assert run_mailflow(second, "run", "--once").returncode == 0
+    assert run_mailflow(first, "run", "--once").returncode == 78

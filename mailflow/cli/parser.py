@@ -90,7 +90,13 @@ def _running(sub: Any, common: argparse.ArgumentParser) -> None:
         "--once", action="store_true", help="handle what is waiting, flush the outbox, exit"
     )
     run.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
-    sub.add_parser("init-db", parents=[common], help="create or upgrade the database schema")
+    init = sub.add_parser("init-db", parents=[common], help="create or upgrade the database schema")
+    init.add_argument(
+        "--renumber",
+        action="store_true",
+        help="number new tickets with [support] ticket_prefix from now on (the database "
+        "refuses a prefix other than the one it numbers with)",
+    )
     ingest = sub.add_parser(
         "ingest", parents=[common], help="store one RFC 822 mail read from stdin (MTA pipe)"
     )

@@ -13,7 +13,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from mailflow.store.models import database_proxy
+from mailflow.errors import ConfigError
+from mailflow.store.models import Meta, database_proxy
 
 # Reply prefixes as mail clients write them: English, Chinese (simplified and traditional, with
 # ASCII or full-width colons), and the German/Nordic ones seen in real corpora.
@@ -68,3 +69,28 @@ def find_number(subject: str, prefix: str) -> str | None:
     """The ticket number tagged in ``subject`` (after any reply prefixes), if there is one."""
     match = tag_pattern(prefix).search(strip_reply_prefixes(subject))
     return match.group(1).upper() if match else None
+
+
+PREFIX_KEY = "ticket_prefix"
+
+
+def own_prefix(prefix: str, renumber: bool = False) -> None:
+    """Record the prefix this database numbers tickets with, or refuse a different one.
+
+    Two daemons on one database with different ``[support] ticket_prefix`` would number two
+    series of tickets side by side (a misread config, a second desk pointed at the wrong
+    database): refused at start. Renumbering on purpose is ``mailflow init-db --renumber``.
+    """
+    row = Meta.get_or_none(Meta.key == PREFIX_KEY)
+    if row is None or renumber:
+        Meta.insert(key=PREFIX_KEY, value=prefix).on_conflict(
+            conflict_target=[Meta.key], update={Meta.value: prefix}
+        ).execute()
+        return
+    if row.value != prefix:
+        raise ConfigError(
+            "support.ticket_prefix",
+            f"is {prefix!r} but this database numbers its tickets {row.value!r} (another "
+            "daemon's config?); one prefix per database: point this desk at its own database, "
+            f"or renumber from now on with: mailflow init-db --renumber",
+        )

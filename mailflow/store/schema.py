@@ -12,6 +12,7 @@ from mailflow.store.database import transaction
 from mailflow.store.models import ALL_MODELS, Meta
 
 SCHEMA_VERSION = 5
+SCHEMA_LOCK = 0x6D61696C666C6F77  # "mailflow": the advisory lock around schema changes
 MODELS = ALL_MODELS + KB_MODELS
 
 
@@ -94,6 +95,11 @@ def init_schema(db: pw.Database) -> int:
     except (pw.OperationalError, pw.InterfaceError) as exc:
         raise StorageError(f"database: {exc}") from exc
     with transaction(db):
+        if isinstance(db, pw.PostgresqlDatabase):
+            # Daemons started at once on a new database would race their CREATE TABLEs
+            # (PostgreSQL answers with a duplicate pg_type row): one at a time, the others
+            # then find the schema made. SQLite's write lock already does this.
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))  # type: ignore[no-untyped-call]
         row = Meta.get_or_none(Meta.key == "schema_version") if db.table_exists("meta") else None
         current = int(row.value) if row else 0
         if current > SCHEMA_VERSION:
