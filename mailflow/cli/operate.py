@@ -41,7 +41,7 @@ from mailflow.sources.imap import ImapSource
 from mailflow.store import ids
 from mailflow.store.articles import Article
 from mailflow.store.blobs import BlobStore
-from mailflow.store.database import open_database, redact, transaction
+from mailflow.store.database import open_database, redact
 from mailflow.store.schema import init_schema
 
 
@@ -52,8 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_USAGE
     config = load_config(args.config)
     services = open_services(config)
-    with transaction(services.db):
-        ids.own_prefix(config.support.ticket_prefix)
+    ids.own_prefix(config.support.ticket_prefix)
     worker = Worker(
         services,
         build_mailbox(config, os.environ),
@@ -87,8 +86,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     db = open_database(config.database_url, config.database_busy_seconds)
     version = init_schema(db)
-    with transaction(db):
-        ids.own_prefix(config.support.ticket_prefix, renumber=args.renumber)
+    ids.own_prefix(config.support.ticket_prefix, renumber=args.renumber)
     prefix = config.support.ticket_prefix
     print(f"database ready (schema version {version}, tickets numbered {prefix})")
     return EX_OK
@@ -102,8 +100,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return EX_DATAERR
     config = load_config(args.config)
     services = open_services(config)
-    with transaction(services.db):
-        ids.own_prefix(config.support.ticket_prefix)
+    ids.own_prefix(config.support.ticket_prefix)
     now = args.now or system_clock()
     # Unexpected failures inside are quarantined by the workflow itself; what escapes is
     # database or storage trouble, which main() turns into EX_TEMPFAIL so the MTA retries.

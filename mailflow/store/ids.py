@@ -14,6 +14,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from mailflow.errors import ConfigError
+from mailflow.store.database import transaction
 from mailflow.store.models import Meta, database_proxy
 
 # Reply prefixes as mail clients write them: English, Chinese (simplified and traditional, with
@@ -80,17 +81,24 @@ def own_prefix(prefix: str, renumber: bool = False) -> None:
     Two daemons on one database with different ``[support] ticket_prefix`` would number two
     series of tickets side by side (a misread config, a second desk pointed at the wrong
     database): refused at start. Renumbering on purpose is ``mailflow init-db --renumber``.
+    Only read when the prefix is known, so a start never waits for another writer.
     """
     row = Meta.get_or_none(Meta.key == PREFIX_KEY)
-    if row is None or renumber:
-        Meta.insert(key=PREFIX_KEY, value=prefix).on_conflict(
-            conflict_target=[Meta.key], update={Meta.value: prefix}
-        ).execute()
+    if row is not None and not renumber:
+        if row.value != prefix:
+            raise ConfigError(
+                "support.ticket_prefix",
+                f"is {prefix!r} but this database numbers its tickets {row.value!r} (another "
+                "daemon's config?); one prefix per database: point this desk at its own "
+                "database, or renumber from now on with: mailflow init-db --renumber",
+            )
         return
-    if row.value != prefix:
-        raise ConfigError(
-            "support.ticket_prefix",
-            f"is {prefix!r} but this database numbers its tickets {row.value!r} (another "
-            "daemon's config?); one prefix per database: point this desk at its own database, "
-            f"or renumber from now on with: mailflow init-db --renumber",
-        )
+    with transaction(database_proxy.obj):
+        insert = Meta.insert(key=PREFIX_KEY, value=prefix)
+        if renumber:
+            insert = insert.on_conflict(conflict_target=[Meta.key], update={Meta.value: prefix})
+        else:
+            insert = insert.on_conflict_ignore()  # another daemon's first start got there
+        insert.execute()
+    if not renumber:
+        own_prefix(prefix)  # the row now holds whoever won; refuse if that was not us
