@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 from pathlib import Path
 
 from mailflow import config as config_mod
-from mailflow.config import Config
+from mailflow.config import Config, Person
+from mailflow.daemon import build_transport
+from mailflow.delivery.delivery import Delivery
+from mailflow.delivery.outbox import FlushResult
+from mailflow.errors import WorkflowError
+from mailflow.services import Services
 from mailflow.store.database import open_database
+from mailflow.store.models import Ticket
 from mailflow.store.schema import init_schema
 
 log = logging.getLogger("mailflow")
@@ -36,3 +43,32 @@ def open_read(args: argparse.Namespace) -> Config:
     db = open_database(config.database_url, config.database_busy_seconds)
     init_schema(db)
     return config
+
+
+def find_ticket(written: str) -> Ticket:
+    """The ticket a command names (``TS…`` or ``[TS…]``, any case)."""
+    number = written.strip().strip("[]").upper()
+    ticket: Ticket | None = Ticket.get_or_none(Ticket.number == number)
+    if ticket is None:
+        raise WorkflowError(f"no ticket {number}")
+    return ticket
+
+
+def staff(config: Config, address: str) -> Person:
+    """The configured engineer or supervisor ``--as`` names."""
+    person = config.person(address)
+    if person is None or person.role not in ("engineer", "supervisor"):
+        raise WorkflowError(
+            f"--as {address or '(missing)'}: give a configured engineer or supervisor "
+            "(or set MAILFLOW_ACTOR)"
+        )
+    return person
+
+
+def deliver(services: Services, now: dt.datetime) -> FlushResult:
+    """Send what a command queued, now (what is left is sent by ``run``)."""
+    delivery = Delivery(services, build_transport(services.config, os.environ))
+    try:
+        return delivery.flush(now)
+    finally:
+        delivery.close()

@@ -14,12 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mailflow.cli.common import EX_DATAERR, EX_OK, load_config
+from mailflow.cli.common import EX_DATAERR, EX_OK, deliver, find_ticket, load_config, staff
 from mailflow.cli.reporting import Progress
-from mailflow.config import Config, Person
-from mailflow.daemon import build_transport, open_services, system_clock
-from mailflow.delivery.delivery import Delivery
-from mailflow.errors import InputError, WorkflowError
+from mailflow.config import Config
+from mailflow.daemon import open_services, system_clock
+from mailflow.errors import InputError
 from mailflow.knowledge import folder, library
 from mailflow.knowledge.archive import export as export_ticket
 from mailflow.knowledge.index import rebuild
@@ -222,30 +221,17 @@ def _kb_publish(args: argparse.Namespace, services: Services) -> int:
 
 
 def _kb_from_ticket(args: argparse.Namespace, services: Services) -> int:
-    config = services.config
-    number = args.number.strip().strip("[]").upper()
-    ticket = Ticket.get_or_none(Ticket.number == number)
-    if ticket is None:
-        raise WorkflowError(f"no ticket {number}")
-    author = _person(config, args.actor or ticket.assignee or "")
+    ticket = find_ticket(args.number)
+    number = ticket.number
+    author = staff(services.config, args.actor or ticket.assignee or "")
     now = system_clock()
     with transaction(services.db):
         article = file_draft(ticket, args.title or ticket.subject, author, "", now, services)
-    _flush(services, now)
+    deliver(services, now)
     others = len(drafts_of(number)) - 1
     more = f" ({others} other drafts from {number})" if others > 0 else ""
     print(f"KB-{article.id} drafted from {number}: {article.title}{more}; mailed for review")
     return EX_OK
-
-
-def _person(config: Config, address: str) -> Person:
-    person = config.person(address)
-    if person is None or person.role not in ("engineer", "supervisor"):
-        raise WorkflowError(
-            f"--as {address or '(missing)'}: give a configured engineer or supervisor "
-            "(or set MAILFLOW_ACTOR)"
-        )
-    return person
 
 
 def _kb_reindex(args: argparse.Namespace, services: Services) -> int:
@@ -253,14 +239,6 @@ def _kb_reindex(args: argparse.Namespace, services: Services) -> int:
         count = rebuild(services.config.kb.segmenter)
     print(f"reindexed: {count} published articles searchable")
     return EX_OK
-
-
-def _flush(services: Services, now: dt.datetime) -> None:
-    delivery = Delivery(services, build_transport(services.config, os.environ))
-    try:
-        delivery.flush(now)
-    finally:
-        delivery.close()
 
 
 def _files(name: str | None, text: ArticleText) -> dict[str, bytes] | None:
@@ -349,13 +327,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
     else:
         if not args.numbers:
             raise InputError("give ticket numbers or --closed-since DATE")
-        tickets = []
-        for raw in args.numbers:
-            number = raw.strip().strip("[]").upper()
-            ticket = Ticket.get_or_none(Ticket.number == number)
-            if ticket is None:
-                raise WorkflowError(f"no ticket {number}")
-            tickets.append(ticket)
+        tickets = [find_ticket(raw) for raw in args.numbers]
     progress = Progress(sys.stderr)
     for done, ticket in enumerate(tickets, start=1):
         progress.step(f"archive {done}/{len(tickets)} {ticket.number}")

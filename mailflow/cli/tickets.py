@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from mailflow.cli.common import (
     EX_FAILURE,
     EX_OK,
+    deliver,
+    find_ticket,
     load_config,
     open_read,
+    staff,
 )
-from mailflow.daemon import build_transport, open_services, system_clock
-from mailflow.delivery.delivery import Delivery
-from mailflow.errors import WorkflowError
+from mailflow.daemon import open_services, system_clock
 from mailflow.pipeline import quarantine
 from mailflow.process.command_lines import CommandLine
 from mailflow.process.engineers import act
@@ -59,10 +59,7 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         return _ticket_action(args)
 
     config = open_read(args)
-    number = args.number.strip().strip("[]").upper()
-    ticket = Ticket.get_or_none(Ticket.number == number)
-    if ticket is None:
-        raise WorkflowError(f"no ticket {number}")
+    ticket = find_ticket(args.number)
     view = sla_view(ticket, args.now or system_clock(), config)
     if args.json:
         detail = ticket_detail(ticket, config.support.tz)
@@ -97,16 +94,9 @@ def _ticket_action(args: argparse.Namespace) -> int:
     """The same actions engineers take by mail, with the same rules and the same events."""
     config = load_config(args.config)
     services = open_services(config)
-    person = config.person(args.actor or "")
-    if person is None or person.role not in ("engineer", "supervisor"):
-        raise WorkflowError(
-            f"--as {args.actor or '(missing)'}: give a configured engineer or supervisor "
-            "(or set MAILFLOW_ACTOR)"
-        )
-    number = args.number.strip().strip("[]").upper()
-    ticket = Ticket.get_or_none(Ticket.number == number)
-    if ticket is None:
-        raise WorkflowError(f"no ticket {number}")
+    person = staff(config, args.actor or "")
+    ticket = find_ticket(args.number)
+    number = ticket.number
     value = " ".join(args.value)
     action = args.ticket_command
     text = value if action in ("note", "reply") else ""
@@ -132,11 +122,7 @@ def _ticket_action(args: argparse.Namespace) -> int:
         for error in errors:
             print(f"mailflow: {number}: {error}", file=sys.stderr)
         return EX_FAILURE
-    delivery = Delivery(services, build_transport(config, os.environ))
-    try:
-        result = delivery.flush(now)
-    finally:
-        delivery.close()
+    result = deliver(services, now)
     fresh = Ticket.get(Ticket.number == number)
     print(
         f"{number}: {action} done; status {fresh.status}, priority {fresh.priority}, "

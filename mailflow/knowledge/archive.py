@@ -16,6 +16,7 @@ import mailbox
 import re
 from pathlib import Path
 
+from mailflow.knowledge.drafting import texts
 from mailflow.store.articles import Article, ArticleLink
 from mailflow.store.blobs import BlobStore
 from mailflow.store.models import Attachment, Event, Message, Outbox, Ticket, aware, iso
@@ -134,7 +135,7 @@ def summary(
         "",
         "## Diagnosis",
         "",
-        _texts(events, by_id, "internal_note") or "(no internal notes)",
+        "\n\n".join(texts(events, by_id, "internal_note")) or "(no internal notes)",
         "",
         "## Solution",
         "",
@@ -164,17 +165,6 @@ def summary(
     return "\n".join(lines)
 
 
-def _texts(events: list[Event], by_id: dict[int, Message], kind: str) -> str:
-    found = []
-    for event in events:
-        if event.kind == kind:
-            message = by_id.get(event.data.get("message") or 0)
-            text = message.text if message else event.data.get("text", "")
-            if text:
-                found.append(text.strip())
-    return "\n\n".join(found)
-
-
 def _solution(events: list[Event], by_id: dict[int, Message]) -> str:
     """The last public reply up to the moment the ticket was resolved (the reply that resolves
     it is recorded just after its status change, at the same moment)."""
@@ -186,13 +176,9 @@ def _solution(events: list[Event], by_id: dict[int, Message]) -> str:
         ),
         None,
     )
-    last = ""
-    for event in events:
-        if resolved is not None and event.at > resolved.at:
-            break
-        if event.kind == "public_reply":
-            message = by_id.get(event.data.get("message") or 0)
-            last = (message.text if message else event.data.get("text", "")).strip() or last
+    until = [e for e in events if resolved is None or e.at <= resolved.at]
+    replies = texts(until, by_id, "public_reply")
+    last = replies[-1] if replies else ""
     if not last and resolved is not None:
         return str(resolved.data.get("reason", ""))
     return last

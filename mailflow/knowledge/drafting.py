@@ -16,7 +16,7 @@ from mailflow.knowledge.library import link
 from mailflow.knowledge.terms import CJK_STOP_WORDS, STOP_WORDS, terms
 from mailflow.mail.quoting import trim_tail, visible_text
 from mailflow.store.articles import Article, ArticleFile
-from mailflow.store.models import Attachment, Event, Message, Ticket, aware, utc
+from mailflow.store.models import Attachment, Event, Message, Ticket, utc
 
 SYMPTOMS_MAX = 2000
 FILES_MAX = 20 * 1024 * 1024  # bytes of ticket files copied onto a draft
@@ -34,17 +34,19 @@ def draft(
     """A draft article from ``ticket`` (caller's transaction); ``resolution`` is the text of
     the reply that solves it when that reply is being handled now."""
     messages = list(ticket.messages.order_by(Message.created_at, Message.id))
+    events = list(ticket.events.order_by(Event.at, Event.id))
+    by_id = {m.id: m for m in messages}
     request = next((m for m in messages if m.direction == "in" and m.kind == "mail"), None)
     symptoms = _symptoms(request) if request else ticket.subject
-    recorded = _recorded(ticket, messages)
+    recorded = texts(events, by_id, "public_reply")
     if resolution.strip():
-        recorded.append(("", resolution.strip()))
+        recorded.append(resolution.strip())
     article = Article.create(
         status="draft",
         category=ticket.category or "",
         title=title.strip() or ticket.subject,
         symptoms=symptoms,
-        cause=_notes(ticket, messages),
+        cause="\n\n".join(texts(events, by_id, "internal_note")),  # the diagnosis
         steps=_steps(recorded, ticket.number),
         keywords=_keywords(f"{ticket.subject}\n{title}", segmenter),
         author=author,
@@ -63,34 +65,23 @@ def _symptoms(message: Message) -> str:
     return text[:SYMPTOMS_MAX] or message.subject
 
 
-def _recorded(ticket: Ticket, messages: list[Message]) -> list[tuple[str, str]]:
-    """(when, text) of each public reply by staff, in order."""
-    by_id = {m.id: m for m in messages}
+def texts(events: list[Event], by_id: dict[int, Message], kind: str) -> list[str]:
+    """What staff wrote in the events of ``kind`` (public replies, internal notes), in order:
+    the stored message's text, or the event's own for what came from the command line."""
     found = []
-    for event in ticket.events.where(Event.kind == "public_reply").order_by(Event.at, Event.id):
-        message = by_id.get(event.data.get("message") or 0)
-        text = message.text if message else event.data.get("text", "")
-        if text and text.strip():
-            found.append((aware(event.at).strftime("%Y-%m-%d"), text.strip()))
+    for event in events:
+        if event.kind == kind:
+            message = by_id.get(event.data.get("message") or 0)
+            text = (message.text if message else event.data.get("text", "")).strip()
+            if text:
+                found.append(text)
     return found
 
 
-def _notes(ticket: Ticket, messages: list[Message]) -> str:
-    """The internal notes: what staff found out, the diagnosis."""
-    by_id = {m.id: m for m in messages}
-    notes = []
-    for event in ticket.events.where(Event.kind == "internal_note").order_by(Event.at, Event.id):
-        message = by_id.get(event.data.get("message") or 0)
-        text = message.text if message else event.data.get("text", "")
-        if text and text.strip():
-            notes.append(text.strip())
-    return "\n\n".join(notes)
-
-
-def _steps(recorded: list[tuple[str, str]], number: str) -> str:
+def _steps(recorded: list[str], number: str) -> str:
     if not recorded:
         return f"(Write the solution steps here; nothing was recorded on {number}.)"
-    parts = [f"{index}. {_indent(text)}" for index, (_, text) in enumerate(recorded, start=1)]
+    parts = [f"{index}. {_indent(text)}" for index, text in enumerate(recorded, start=1)]
     return "\n".join(parts)
 
 
@@ -102,7 +93,7 @@ def _indent(text: str) -> str:
 def _keywords(text: str, segmenter: str) -> list[str]:
     found = Counter(
         t
-        for t in terms(text, "jieba" if segmenter != "bigram" else segmenter)
+        for t in terms(text, "bigram" if segmenter == "bigram" else "jieba")
         if t not in STOP_WORDS and t not in CJK_STOP_WORDS
     )
     return [t for t, _ in found.most_common(KEYWORDS)]
