@@ -203,6 +203,9 @@ def test_articles_managed_from_a_shell(tmp_path: Path) -> None:
         "无线",
     ]
     assert "KB-1" in kb("list") and json.loads(kb("list", "--json"))[0]["status"] == "published"
+    kb("edit", "1", "--status", "draft")  # --status among the options is obeyed
+    assert json.loads(kb("show", "1", "--json"))["status"] == "draft"
+    kb("edit", "1", "--status", "published")
     kb("retire", "1")
     assert json.loads(kb("search", "--json", "公司无线网连不上，提示密码错误")) == []
     missing = run_mailflow(config, "kb", "add", "--title", "x")

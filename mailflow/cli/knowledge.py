@@ -71,7 +71,6 @@ def _kb_edit(args: argparse.Namespace, services: Services) -> int:
     else:
         text = _in_editor(dump(current))
     text.id = article.id
-    text.status = text.status if args.file or not _has_options(args) else current.status
     text.updated = ""  # now
     files = _files(args.file, text)
     with transaction(services.db):
