@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench" / "kb"))
 
+from kb_scale import floor  # noqa: E402 (the same floor query as at scale)
 from labelled import FRESH, HELD_OUT, REQUESTS  # noqa: E402
 
 from mailflow.config.model import KbConfig  # noqa: E402
@@ -79,7 +79,7 @@ def evaluate(
             false_offers += 1
         if ids[:1] != ([expected] if expected else []):
             misses.append(f"  expected {expected}, got {ids[:1]}: {text.splitlines()[0]}")
-    floor = _floor(db_path)
+    floor_seconds = floor(db_path, "打印")
     db.close()
     median = statistics.median(times)
     return {
@@ -92,23 +92,9 @@ def evaluate(
         "negatives": len(requests) - positives,
         "median_ms": median * 1000,
         "p95_ms": sorted(times)[int(len(times) * 0.95)] * 1000,
-        "floor_ms": floor * 1000,
+        "floor_ms": floor_seconds * 1000,
         "misses": misses,
     }
-
-
-def _floor(path: Path) -> float:
-    """The cheapest query on the same index: one term, raw sqlite3, median of 200."""
-    con = sqlite3.connect(path)
-    runs = []
-    for _ in range(200):
-        start = time.perf_counter()
-        con.execute(
-            "SELECT rowid FROM article_fts WHERE article_fts MATCH '\"打印\"' LIMIT 12"
-        ).fetchall()
-        runs.append(time.perf_counter() - start)
-    con.close()
-    return statistics.median(runs)
 
 
 def main() -> None:

@@ -27,17 +27,9 @@ from tests.servers import SmtpServer
 MAILS = 60
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_three_processes_at_once_make_each_mail_one_ticket_and_one_ack(
-    tmp_path: Path, smtp_server: SmtpServer, database: str, request: pytest.FixtureRequest
-) -> None:
-    """On SQLite one process reads and one delivers (flock); on PostgreSQL one reads (an
-    advisory lock held in a transaction) and all three deliver (rows claimed with SKIP
-    LOCKED)."""
-    url = "sqlite:///var/mailflow.db"
-    if database == "postgresql":
-        url = request.getfixturevalue("postgres").create_database(f"three_{os.getpid()}")
-    config = write_config(
+def _config(tmp_path: Path, url: str, smtp_server: SmtpServer, extra: str = "") -> Path:
+    """A Maildir desk on ``url`` sending to the test SMTP server."""
+    return write_config(
         tmp_path,
         f"""
         [database]
@@ -51,13 +43,13 @@ def test_three_processes_at_once_make_each_mail_one_ticket_and_one_ack(
         security = "none"
         username = "mailer"
         password = "smtp-pass"
-        [performance]
-        parse_workers = 0
-        """,
+        """
+        + extra,
     )
-    for n in range(MAILS):
-        raw = build(f"user{n}@example.cn", "support@example.com", f"问题 {n}", "打印机坏了")
-        deliver(tmp_path / "var" / "maildir", f"mail{n:03d}", raw)
+
+
+def _three_passes_at_once(config: Path) -> list[str]:
+    """Three `run --once` processes started together; their logs (each must succeed)."""
     command = [sys.executable, "-m", "mailflow", "-c", str(config), "run", "--once", "--now", NOW]
     processes = [
         subprocess.Popen(
@@ -67,6 +59,24 @@ def test_three_processes_at_once_make_each_mail_one_ticket_and_one_ack(
     ]
     logs = [p.communicate(timeout=300)[1].decode() for p in processes]
     assert all(p.returncode == 0 for p in processes), logs
+    return logs
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_three_processes_at_once_make_each_mail_one_ticket_and_one_ack(
+    tmp_path: Path, smtp_server: SmtpServer, database: str, request: pytest.FixtureRequest
+) -> None:
+    """On SQLite one process reads and one delivers (flock); on PostgreSQL one reads (an
+    advisory lock held in a transaction) and all three deliver (rows claimed with SKIP
+    LOCKED)."""
+    url = "sqlite:///var/mailflow.db"
+    if database == "postgresql":
+        url = request.getfixturevalue("postgres").create_database(f"three_{os.getpid()}")
+    config = _config(tmp_path, url, smtp_server, "[performance]\nparse_workers = 0\n")
+    for n in range(MAILS):
+        raw = build(f"user{n}@example.cn", "support@example.com", f"问题 {n}", "打印机坏了")
+        deliver(tmp_path / "var" / "maildir", f"mail{n:03d}", raw)
+    logs = _three_passes_at_once(config)
     assert any("another mailflow process is at it" in log for log in logs), logs
     final = run_mailflow(config, "run", "--once")
     assert final.returncode == 0, final.stderr
@@ -88,22 +98,7 @@ def test_daemons_on_postgresql_close_each_silent_ticket_once(
     """Every daemon runs the auto-close job; on PostgreSQL each claims the tickets it closes
     (SKIP LOCKED), so each requester gets one survey."""
     url = postgres.create_database(f"close_{os.getpid()}")
-    config = write_config(
-        tmp_path,
-        f"""
-        [database]
-        url = "{url}"
-        [mailbox]
-        kind = "maildir"
-        [smtp]
-        kind = "smtp"
-        host = "127.0.0.1"
-        port = {smtp_server.port}
-        security = "none"
-        username = "mailer"
-        password = "smtp-pass"
-        """,
-    )
+    config = _config(tmp_path, url, smtp_server)
     db = open_database(url)
     init_schema(db)
     resolved = dt.datetime(2026, 11, 20, 2, 0)
@@ -116,15 +111,7 @@ def test_daemons_on_postgresql_close_each_silent_ticket_once(
                 resolved_at=resolved,
             )  # fmt: skip
     db.close()
-    command = [sys.executable, "-m", "mailflow", "-c", str(config), "run", "--once", "--now", NOW]
-    processes = [
-        subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=mailflow_env()
-        )
-        for _ in range(3)
-    ]
-    logs = [p.communicate(timeout=300)[1].decode() for p in processes]
-    assert all(p.returncode == 0 for p in processes), logs
+    _three_passes_at_once(config)
     surveys = collections.Counter(
         m.rcpt_tos[0] for m in smtp_server.wait_for(AUTO_CLOSE, timeout=10)
     )

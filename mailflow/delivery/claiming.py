@@ -10,7 +10,7 @@ from typing import Any
 
 import peewee as pw
 
-from mailflow.store.database import transaction
+from mailflow.store.database import claim, transaction
 from mailflow.store.models import Outbox, utc
 
 
@@ -26,14 +26,9 @@ def claimed(db: pw.Database, now: dt.datetime, limit: int) -> Iterator[Outbox]:
     free again at once (the server drops the lock with the connection)."""
     for _ in range(limit):
         with transaction(db):
-            row = (
-                Outbox.select()
-                .where(due(now))
-                .order_by(Outbox.next_attempt_at, Outbox.id)
-                .limit(1)
-                .for_update(skip_locked=True)
-                .first()
-            )
+            row = claim(
+                Outbox.select().where(due(now)).order_by(Outbox.next_attempt_at, Outbox.id)
+            ).first()
             if row is None:
                 return
             yield row  # sent and marked inside this transaction

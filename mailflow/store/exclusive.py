@@ -34,15 +34,30 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-class Exclusive:
+class _Duty:
+    """What both kinds of lock share: the duty's name and saying once that it is held."""
+
+    def __init__(self, duty: str) -> None:
+        self.duty = duty
+        self._pid = 0
+        self._told = False
+
+    def _taken(self, taken: bool) -> bool:
+        """``taken``, after saying (once per stretch of waiting) that another process is at
+        the duty."""
+        if not taken and not self._told:
+            log.info("%s: another mailflow process is at it; this one leaves it", self.duty)
+        self._told = not taken
+        return taken
+
+
+class Exclusive(_Duty):
     """A duty's lock: ``try_take`` without waiting, ``release`` when the duty is done."""
 
     def __init__(self, path: Path | None, duty: str) -> None:
+        super().__init__(duty)
         self.path = path
-        self.duty = duty
         self._fd: int | None = None
-        self._pid = 0
-        self._told = False
 
     def try_take(self) -> bool:
         """Take the lock if nobody holds it; True when this process holds it now."""
@@ -55,11 +70,8 @@ class Exclusive:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if not self._told:
-                log.info("%s: another mailflow process is at it; this one leaves it", self.duty)
-                self._told = True
-            return False
-        self._told = False
+            return self._taken(False)
+        self._taken(True)
         os.ftruncate(self._fd, 0)
         os.write(self._fd, f"{os.getpid()}\n".encode())
         return True
@@ -69,17 +81,15 @@ class Exclusive:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
-class ServerLock:
+class ServerLock(_Duty):
     """A duty's lock held by PostgreSQL (see the module docstring); the same interface."""
 
     def __init__(self, url: str, duty: str, identity: str) -> None:
+        super().__init__(duty)
         self.url = url
-        self.duty = duty
         digest = hashlib.sha256(f"{duty}\n{identity}".encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
         self._con: Any = None
-        self._pid = 0
-        self._told = False
 
     def try_take(self) -> bool:
         import psycopg2  # noqa: PLC0415 - only PostgreSQL deployments have it
@@ -98,12 +108,7 @@ class ServerLock:
             return False
         if not taken:
             self._con.rollback()
-            if not self._told:
-                log.info("%s: another mailflow process is at it; this one leaves it", self.duty)
-                self._told = True
-            return False
-        self._told = False
-        return True
+        return self._taken(taken)
 
     def release(self) -> None:
         if self._con is not None and self._pid == os.getpid() and not self._con.closed:
