@@ -73,6 +73,11 @@ class StorageError(MailflowError):
     """The database or the file store cannot be used right now."""
 
 
+class DatabaseError(StorageError):
+    """The database server went away or refused the work; the pass stops, nothing is told to
+    the mailbox, and it is tried again."""
+
+
 class LockBusy(StorageError):
     """Another writer holds the write lock (only raised when asked not to wait)."""
 

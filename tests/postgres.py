@@ -36,7 +36,7 @@ class Postgres:
 
     @classmethod
     def create(cls) -> Postgres:
-        initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+        initdb = _bin("initdb")
         root = Path(tempfile.mkdtemp(prefix="mailflow-pg-"))
         root.chmod(0o755)
         as_user: list[str] = []
@@ -48,10 +48,12 @@ class Postgres:
             [*as_user, initdb, "-D", str(root / "data"), "-U", server.user, "-A", "trust",
              "--encoding=UTF8", "--locale=C.UTF-8"]
         )  # fmt: skip
-        options = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        _run([*as_user, pg_ctl, "-D", str(root / "data"), "-o", options, "-l",
-              str(root / "log"), "-w", "start"])  # fmt: skip
+        (root / "data" / "postgresql.auto.conf").write_text(
+            f"port = {server.port}\nunix_socket_directories = '{root}'\n"
+            "listen_addresses = '127.0.0.1'\nfsync = off\n"
+        )
         server.as_user = as_user
+        server.start()
         return server
 
     as_user: list[str] | None = None
@@ -73,10 +75,19 @@ class Postgres:
         con.close()
         return self.url(name)
 
+    def stop(self) -> None:
+        """Stop the server at once, as a crash or a pulled cable would (no shutdown checkpoint)."""
+        _run([*(self.as_user or []), _bin("pg_ctl"), "-D", str(self.root / "data"), "-m",
+              "immediate", "stop"])  # fmt: skip
+
+    def start(self) -> None:
+        """Start the server again on the same port."""
+        _run([*(self.as_user or []), _bin("pg_ctl"), "-D", str(self.root / "data"), "-l",
+              str(self.root / "log"), "-w", "start"])  # fmt: skip
+
     def close(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _run([*(self.as_user or []), _bin("pg_ctl"), "-D", str(self.root / "data"), "-m",
-                  "immediate", "stop"])  # fmt: skip
+        with contextlib.suppress(RuntimeError):
+            self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

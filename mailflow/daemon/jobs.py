@@ -49,12 +49,17 @@ class _ClockJob(schedule.Job):
 class Jobs:
     """The periodic jobs of one daemon."""
 
-    def __init__(self, expected: tuple[type[Exception], ...] = ()) -> None:
-        """``expected``: failures logged in one line (a locked database); others with their
-        traceback, since they are bugs."""
+    def __init__(
+        self,
+        expected: tuple[type[Exception], ...] = (),
+        on_expected: Callable[[str, Exception], None] | None = None,
+    ) -> None:
+        """``expected``: failures logged in one line (a locked database), or handed to
+        ``on_expected(job name, error)``; others with their traceback, since they are bugs."""
         self.scheduler = schedule.Scheduler()
         self.now = EPOCH
         self.expected = expected
+        self.on_expected = on_expected
 
     def every(self, seconds: int, name: str, func: Callable[[dt.datetime], object]) -> None:
         """Run ``func(now)`` every ``seconds``; the first time in the first pass."""
@@ -82,7 +87,12 @@ class Jobs:
             try:
                 job.run()
             except self.expected as exc:
-                log.error("job %s failed: %s; it runs again in %d s", job.name, exc, job.interval)
+                if self.on_expected is not None:
+                    self.on_expected(job.name, exc)
+                else:
+                    log.error(
+                        "job %s failed: %s; it runs again in %d s", job.name, exc, job.interval
+                    )
                 failed.append(job.name)
             except Exception:  # a job's failure must not stop the daemon or the other jobs
                 log.exception("job %s failed; it runs again in %d s", job.name, job.interval)

@@ -27,12 +27,20 @@ import peewee as pw
 from mailflow.backoff import Backoff
 from mailflow.daemon.ingest import IngestPass
 from mailflow.daemon.jobs import Jobs
+from mailflow.daemon.outage import Outage
 from mailflow.daemon.report import CycleReport
 from mailflow.daemon.wiring import Clock, system_clock
 from mailflow.delivery.delivery import Delivery
+from mailflow.delivery.outbox import FlushResult
 from mailflow.delivery.sender import SenderProcess
 from mailflow.delivery.transports import Transport
-from mailflow.errors import MailboxAuthError, MailboxError, SenderGone, StorageError
+from mailflow.errors import (
+    DatabaseError,
+    MailboxAuthError,
+    MailboxError,
+    SenderGone,
+    StorageError,
+)
 from mailflow.process.closing import close_silent
 from mailflow.process.service_levels import backfill, sweep
 from mailflow.reports.charts import ChartError
@@ -42,7 +50,7 @@ from mailflow.sla.alarms import alarm_once
 from mailflow.sla.days import CalendarGap
 from mailflow.sla.timers import calendar_horizon
 from mailflow.sources import Mailbox
-from mailflow.store.database import transaction
+from mailflow.store.database import drop_broken, ping, transaction
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,8 @@ CALENDAR_CHECK_SECONDS = 6 * 3600
 REPORTS_SECONDS = 300  # a report is due once a week or month: looking every 5 minutes is plenty
 BACKFILL_SECONDS = 86400  # at start: tickets stored before service levels get their clocks
 JOB_BUDGET_SECONDS = 0.5  # between two polls, jobs start only within this much time
+# The database went away (peewee's errors where a query ran outside ``transaction``).
+DATABASE_TROUBLE = (DatabaseError, pw.OperationalError, pw.InterfaceError)
 
 
 class Worker:
@@ -84,7 +94,11 @@ class Worker:
         )
         self._next_poll: dt.datetime | None = None
         self._report = CycleReport()
-        self.jobs = Jobs(expected=(StorageError, pw.OperationalError, pw.InterfaceError))
+        self.database = Outage("database")
+        self.jobs = Jobs(
+            expected=(StorageError, pw.OperationalError, pw.InterfaceError),
+            on_expected=self._job_failed,
+        )
         self.jobs.every(services.config.sla.sweep_seconds, "sla_sweep", self._sweep)
         self.jobs.every(CLOSE_SILENT_SECONDS, "close_silent", self._close_silent)
         self.jobs.every(OUTBOX_RETRY_SECONDS, "outbox_retry", self._start_sender)
@@ -110,6 +124,7 @@ class Worker:
         now = now or self.clock()
         report = self._report = CycleReport()
         started = time.perf_counter()
+        ping(self.services.db)
         # Both fork; the sender first, so that on the first pass neither copies a thread
         # (the worker pool keeps a thread of its own).
         if self._startup_check is not None and not self._startup_asked:
@@ -125,7 +140,12 @@ class Worker:
         report.poll_seconds = time.perf_counter() - started
         if self._sending:
             self._sending = False
-            result = self.sender.finish()
+            try:
+                result = self.sender.finish()
+                self.database.recovered(now)
+            except DATABASE_TROUBLE as exc:
+                self._database_failed(now, exc, "mails stay queued")
+                result = FlushResult()
             self.delivery.note(now, result)
             report.sent += result.sent
             if result.unreachable:
@@ -137,16 +157,28 @@ class Worker:
         try:
             self.ingest.run(now, report)
             self.mailbox_backoff.succeeded()
+            self.database.recovered(now)
+        except DATABASE_TROUBLE as exc:
+            self.mailbox.close()
+            delay = self.mailbox_backoff.failed(now, self.rng.random())
+            report.errors.append(f"database unavailable, mail left in mailbox: {exc}")
+            self._database_failed(now, exc, f"mail stays in the mailbox, next try in {delay:.0f} s")
         except MailboxAuthError as exc:
             self._mailbox_failed(now, report, f"mailbox login refused: {exc}")
         except MailboxError as exc:
             self._mailbox_failed(now, report, f"mailbox unavailable: {exc}")
         except StorageError as exc:
             self._mailbox_failed(now, report, f"storage problem, mail left in mailbox: {exc}")
-        except (pw.OperationalError, pw.InterfaceError) as exc:
-            self._mailbox_failed(
-                now, report, f"storage problem, mail left in mailbox: database: {exc}"
-            )
+
+    def _database_failed(self, now: dt.datetime, exc: Exception, then: str) -> None:
+        drop_broken(self.services.db)
+        self.database.failed(now, exc, then)
+
+    def _job_failed(self, name: str, exc: Exception) -> None:
+        if isinstance(exc, DATABASE_TROUBLE):
+            self._database_failed(self.jobs.now, exc, f"job {name} runs again later")
+        else:
+            log.error("job %s failed: %s; it runs again later", name, exc)
 
     # -- the periodic jobs -----------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from mailflow.children import before_fork, die_with_parent
 from mailflow.delivery.delivery import Delivery
 from mailflow.delivery.outbox import FlushResult
 from mailflow.errors import SenderGone
+from mailflow.store.database import drop_broken, ping
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ def _serve(conn: Connection, delivery: Delivery, parent: int) -> None:
             continue
         if kind == "begin":
             now, results, errors = value, [], []
+            ping(delivery.db)
         finishing = kind == "finish"
         while kind != "stop" and not finishing and conn.poll():  # one flush for queued wakes
             kind, _ = conn.recv()
@@ -184,6 +186,7 @@ def _serve(conn: Connection, delivery: Delivery, parent: int) -> None:
             try:
                 _flush(flush_once, now, finishing, results)
             except Exception as exc:  # handed to the main process by finish()
+                drop_broken(delivery.db)
                 errors.append(exc)
         if finishing:
             error = _outcome(end_pass)

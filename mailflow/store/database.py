@@ -16,7 +16,7 @@ from typing import Any
 import peewee as pw
 from playhouse.db_url import connect as url_connect
 
-from mailflow.errors import LockBusy, StorageError
+from mailflow.errors import DatabaseError, LockBusy, StorageError
 from mailflow.store.models import database_proxy
 
 
@@ -173,7 +173,31 @@ def transaction(db: pw.Database, wait: bool = True) -> Iterator[None]:
         with lock.held(wait), db.atomic():
             yield
     except (pw.OperationalError, pw.InterfaceError) as exc:
-        raise StorageError(f"database: {exc}") from exc
+        drop_broken(db)
+        raise DatabaseError(f"database: {exc}") from exc
+
+
+def ping(db: pw.Database) -> None:
+    """Before a pass: drop a kept PostgreSQL connection that no longer answers (the server
+    restarted while it sat idle), so the pass opens a fresh one instead of failing once on the
+    stale one and reporting an outage that is already over. One round trip; SQLite has no
+    server to lose."""
+    state = db._state  # type: ignore[attr-defined]
+    if isinstance(db, pw.SqliteDatabase) or state.conn is None or state.transactions:
+        return
+    try:
+        with state.conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # any failure of the old connection: a new one is opened when needed
+        state.reset()
+
+
+def drop_broken(db: pw.Database) -> None:
+    """Forget a connection its server dropped (PostgreSQL restarted, a network cut), so the
+    next query opens a new one instead of failing on the dead one for ever."""
+    state = db._state  # type: ignore[attr-defined]
+    if getattr(state.conn, "closed", 0):  # psycopg2: nonzero once the connection is gone
+        state.reset()
 
 
 def claim(query: Any) -> Any:

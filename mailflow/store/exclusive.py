@@ -31,6 +31,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mailflow.errors import DatabaseError
+
 log = logging.getLogger(__name__)
 
 
@@ -96,16 +98,22 @@ class ServerLock(_Duty):
 
         if self._pid != os.getpid():  # a fork must not use its parent's connection
             self._con, self._pid = None, os.getpid()
-        try:
-            if self._con is None or self._con.closed:
-                self._con = psycopg2.connect(self.url, application_name=f"mailflow {self.duty}")
-            with self._con.cursor() as cur:
-                cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (self.key,))
-                taken = bool(cur.fetchone()[0])
-        except psycopg2.Error as exc:
-            log.warning("%s: cannot take its lock on the database: %s", self.duty, exc)
-            self._con = None
-            return False
+        while True:
+            fresh = self._con is None or self._con.closed
+            try:
+                if fresh:
+                    self._con = psycopg2.connect(self.url, application_name=f"mailflow {self.duty}")
+                with self._con.cursor() as cur:
+                    cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (self.key,))
+                    taken = bool(cur.fetchone()[0])
+                break
+            except psycopg2.Error as exc:
+                self._con = None
+                if fresh:  # the server is gone: the pass stops (and says so once)
+                    raise DatabaseError(
+                        f"database: cannot take the lock for {self.duty}: {exc}"
+                    ) from exc
+                # else a kept connection the server dropped (it restarted): once more, anew
         if not taken:
             self._con.rollback()
         return self._taken(taken)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import peewee as pw
 
-from mailflow.errors import StorageError
+from mailflow.errors import DatabaseError, StorageError
 from mailflow.store.articles import KB_MODELS, POSTGRES_FTS, SQLITE_FTS
 from mailflow.store.database import transaction
 from mailflow.store.models import ALL_MODELS, Meta
@@ -93,7 +93,7 @@ def init_schema(db: pw.Database) -> int:
             ):
                 return SCHEMA_VERSION
     except (pw.OperationalError, pw.InterfaceError) as exc:
-        raise StorageError(f"database: {exc}") from exc
+        raise DatabaseError(f"database: {exc}") from exc
     with transaction(db):
         if isinstance(db, pw.PostgresqlDatabase):
             # Daemons started at once on a new database would race their CREATE TABLEs
