@@ -47,7 +47,7 @@ def test_classify(headers: tuple[tuple[str, str], ...], sender: str, kind: str) 
     """Which mails may never be answered: auto-replies, bounces, lists, machine senders, our own
     mail."""
     mail = parse(build(sender, SUPPORT, "subject", "body", headers=headers))
-    assert classify(mail, SUPPORT).kind == kind
+    assert classify(mail, {SUPPORT}).kind == kind
 
 
 def test_corpus_bounces_are_recognised() -> None:
@@ -60,7 +60,7 @@ def test_corpus_bounces_are_recognised() -> None:
         ("mail092", "receiver@example.org"),
     ]:
         mail = parse((CORPUS / f"{name}.box").read_bytes())
-        assert classify(mail, SUPPORT).kind == "bounce", name
+        assert classify(mail, {SUPPORT}).kind == "bounce", name
         assert failed in mail.bounced, name
 
 

@@ -127,14 +127,14 @@ def lookups(
 def test_routing_decisions() -> None:
     """Routing (pure): duplicates, own mail, automatic mail, tags, threading, participants."""
     tagged = parse(build("a@example.com", "s@example.com", "Re: [TS20231025001] x", "y"))
-    assert route(tagged, "TS", "s@example.com", lookups()).action == "followup"
-    unknown = route(tagged, "TS", "s@example.com", lookups(exists=False))
+    assert route(tagged, "TS", {"s@example.com"}, lookups()).action == "followup"
+    unknown = route(tagged, "TS", {"s@example.com"}, lookups(exists=False))
     assert unknown.action == "new" and "names no existing ticket" in unknown.reason
-    assert route(tagged, "TS", "s@example.com", lookups(stored=True)).action == "duplicate"
-    stranger = route(tagged, "TS", "s@example.com", lookups(participant=False))
+    assert route(tagged, "TS", {"s@example.com"}, lookups(stored=True)).action == "duplicate"
+    stranger = route(tagged, "TS", {"s@example.com"}, lookups(participant=False))
     assert stranger.action == "new" and "is not a participant" in stranger.reason
     nobody = parse(b"Subject: x\r\nTo: s@example.com\r\n\r\nbody\r\n")
-    assert route(nobody, "TS", "s@example.com", lookups()).action == "quarantine"
+    assert route(nobody, "TS", {"s@example.com"}, lookups()).action == "quarantine"
 
 
 def test_threading_falls_back_to_references() -> None:
@@ -148,7 +148,7 @@ def test_threading_falls_back_to_references() -> None:
             in_reply_to="<TS20231025001.ab@example.com>",
         )
     )
-    decision = route(reply, "TS", "s@example.com", lookups(thread="TS20231025001"))
+    decision = route(reply, "TS", {"s@example.com"}, lookups(thread="TS20231025001"))
     assert decision.action == "followup" and decision.ticket_number == "TS20231025001"
     assert "In-Reply-To" in decision.reason
 

@@ -22,8 +22,8 @@ from mailflow.cli.common import (
     load_config,
     log,
 )
-from mailflow.config import PRIORITIES, Config
-from mailflow.daemon import Worker, build_mailbox, build_transport, open_services, system_clock
+from mailflow.config import PRIORITIES, Config, MailboxConfig
+from mailflow.daemon import Worker, build_mailboxes, build_transport, open_services, system_clock
 from mailflow.delivery.delivery import Delivery
 from mailflow.delivery.mailing import check_templates
 from mailflow.delivery.transports import MaildirTransport, SmtpTransport
@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ids.own_prefix(config.support.ticket_prefix)
     worker = Worker(
         services,
-        build_mailbox(config, os.environ),
+        build_mailboxes(config, os.environ),
         build_transport(config, os.environ),
         startup_check=functools.partial(check_templates, config, args.now or system_clock()),
     )
@@ -104,7 +104,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     now = args.now or system_clock()
     # Unexpected failures inside are quarantined by the workflow itself; what escapes is
     # database or storage trouble, which main() turns into EX_TEMPFAIL so the MTA retries.
-    outcome = handle(RawMail(data, None, now, "stdin"), now, services)
+    desk = _desk(config, args.mailbox)
+    outcome = handle(RawMail(data, None, now, "stdin"), now, services, desk=desk)
     print(f"{outcome.action} {outcome.ticket_number or ''}".strip())
     if not args.no_send:
         delivery = Delivery(services, build_transport(config, os.environ))
@@ -115,6 +116,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         finally:
             delivery.close()
     return EX_OK
+
+
+def _desk(config: Config, address: str | None) -> MailboxConfig:
+    """The mailbox ``ingest --mailbox`` names (its address), else the first."""
+    if not address:
+        return config.mailbox
+    for desk in config.desks:
+        if desk.address == address.strip().lower():
+            return desk
+    known = ", ".join(d.address for d in config.desks)
+    raise ConfigError("mailbox", f"no mailbox has the address {address} (there are: {known})")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -129,11 +141,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         ("reports", lambda: _reports_ok(config)),
         ("knowledge base", lambda: _knowledge_ok(config)),
     ]
-    mailbox = build_mailbox(config, os.environ)
-    if isinstance(mailbox, ImapSource):
-        steps.append(("mailbox", mailbox.check))
-    else:
-        steps.append(("mailbox", lambda: f"Maildir {config.mailbox.path}"))
+    for desk, mailbox in zip(config.desks, build_mailboxes(config, os.environ), strict=True):
+        name = f"mailbox {desk.address}" if len(config.desks) > 1 else "mailbox"
+        if isinstance(mailbox, ImapSource):
+            steps.append((name, mailbox.check))
+        else:
+            steps.append((name, functools.partial(str, f"Maildir {desk.path}")))
     transport = build_transport(config, os.environ)
     if isinstance(transport, SmtpTransport | MaildirTransport):
         steps.append(("smtp", transport.check))

@@ -104,6 +104,11 @@ def _running(sub: Any, common: argparse.ArgumentParser) -> None:
         "--no-send", action="store_true", help="only queue the acknowledgement; `run` sends it"
     )
     ingest.add_argument("--now", type=_moment, metavar="ISO", help=_NOW_HELP)
+    ingest.add_argument(
+        "--mailbox",
+        metavar="ADDRESS",
+        help="the [[mailbox]] (by its address) the mail was delivered to; default: the first",
+    )
     check = sub.add_parser(
         "check", parents=[common], help="validate the config, try the mailbox and the SMTP server"
     )

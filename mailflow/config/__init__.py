@@ -43,7 +43,7 @@ from mailflow.config.sections import (
     _database_url,
     _limits,
     _loops,
-    _mailbox,
+    _mailboxes,
     _smtp,
     _storage,
     _support,
@@ -62,12 +62,15 @@ from mailflow.errors import ConfigError
 def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> Config:
     """Validate an already-parsed TOML document; ``base`` anchors relative paths."""
     root = _Section(data, "", base)
+    support = _support(root.sub("support"))
+    mailboxes = _mailboxes(root, support)
     config = Config(
-        support=_support(root.sub("support")),
+        support=support,
         database_url=_database_url(database := root.sub("database"), base),
         database_busy_seconds=database.integer("busy_timeout_seconds", 30, 1, 3600),
         storage_path=_storage(root.sub("storage")),
-        mailbox=_mailbox(root.sub("mailbox")),
+        mailbox=mailboxes[0],
+        mailboxes=mailboxes,
         smtp=_smtp(root.sub("smtp")),
         templates_path=_templates(root.sub("templates")),
         sla=_sla(root.sub("sla"), people := _people(root)),
@@ -95,7 +98,11 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
     root.finish()
     _check_people(config, groups)
     check_override_groups(config.sla, {g.name for g in groups})
-    _refuse_self_loops(config)
+    for i, box in enumerate(mailboxes):
+        _refuse_self_loops(box, config.smtp, f"mailbox[{i}]" if len(mailboxes) > 1 else "mailbox")
+        if box.group and config.group(box.group) is None:
+            where = f"mailbox[{i}]" if len(mailboxes) > 1 else "mailbox"
+            raise ConfigError(f"{where}.group", f"no [[groups]] entry is named {box.group!r}")
     return config
 
 
@@ -113,9 +120,8 @@ SENT_FOLDERS = {
 }
 
 
-def _refuse_self_loops(config: Config) -> None:
+def _refuse_self_loops(mb: MailboxConfig, smtp: SmtpConfig, where: str) -> None:
     """Refuse settings under which mailflow would read the mail it sends."""
-    mb, smtp = config.mailbox, config.smtp
     if (
         mb.kind == "maildir"
         and smtp.kind == "maildir"
@@ -126,7 +132,7 @@ def _refuse_self_loops(config: Config) -> None:
         f.rsplit("/", 1)[-1] for f in SENT_FOLDERS
     }:
         raise ConfigError(
-            "mailbox.folder",
+            f"{where}.folder",
             f"{mb.folder!r} looks like a sent-mail folder: mailflow would read its own mail",
         )
 

@@ -82,6 +82,18 @@ class MailboxConfig:
     first_run_since: dt.date | None
     idle: bool = True  # wait for mail with IMAP IDLE when the server offers it
     idle_seconds: int = 600  # re-issue IDLE at least this often (RFC 2177: under 29 minutes)
+    # The desk this mailbox serves: its tickets' mail goes out from this address and name, and
+    # with a group every ticket it opens goes to that group (peers' "destination group").
+    address: str = ""
+    name: str = ""
+    group: str = ""
+
+    @property
+    def label(self) -> str:
+        """Where its mail comes from, for log lines and locks."""
+        if self.kind == "imap":
+            return f"imap://{self.username}@{self.host}:{self.port}/{self.folder}"
+        return f"maildir:{self.path}"
 
 
 @dataclass(frozen=True)
@@ -302,6 +314,26 @@ class Config:
     confirm_days: int = 3  # a resolved ticket nobody answers for is closed after this
     reopen_days: int = 7  # a reply to a closed ticket reopens it within this; later: new ticket
     parse_workers: int = -1  # processes parsing mail beside the main one; -1: CPUs - 1 (<= 4)
+    # Every mailbox read (``[[mailbox]]``); ``mailbox`` is the first. Empty: just ``mailbox``.
+    mailboxes: tuple[MailboxConfig, ...] = ()
+
+    @property
+    def desks(self) -> tuple[MailboxConfig, ...]:
+        """Every mailbox read, each with its address and name filled in."""
+        return self.mailboxes or (self.mailbox,)
+
+    def desk(self, address: str | None) -> tuple[str, str]:
+        """The name and address mail about a ticket received at ``address`` goes out with: that
+        mailbox's, or the support address's for the first mailbox, the CLI and old tickets."""
+        for box in self.mailboxes:
+            if address and box.address == address:
+                return box.name or self.support.name, box.address
+        return self.support.name, self.support.address
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """The addresses mail from which is our own (a loop)."""
+        return frozenset({self.support.address, *(b.address for b in self.mailboxes if b.address)})
 
     def person(self, email: str) -> Person | None:
         """The configured person with this address."""

@@ -54,7 +54,32 @@ def _endpoint(
     return kind, security, port, host
 
 
-def _mailbox(s: _Section) -> MailboxConfig:
+def _mailboxes(root: _Section, support: SupportConfig) -> tuple[MailboxConfig, ...]:
+    """``[mailbox]`` (one desk, the support address's) or ``[[mailbox]]`` (one per desk, each
+    with its own ``address``)."""
+    root.used.add("mailbox")
+    raw = root.data.get("mailbox", {})
+    if isinstance(raw, dict):
+        return (_mailbox(_Section(raw, "mailbox", root.base), support, True),)
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("mailbox", "must be a table [mailbox] or one or more [[mailbox]]")
+    boxes = [
+        _mailbox(_Section(item, f"mailbox[{i}]", root.base), support, len(raw) == 1)
+        for i, item in enumerate(raw)
+    ]
+    for i, box in enumerate(boxes):
+        for earlier in boxes[:i]:
+            if box.address == earlier.address:
+                raise ConfigError(f"mailbox[{i}].address", f"{box.address} is another's too")
+            if box.label == earlier.label:
+                raise ConfigError(f"mailbox[{i}]", f"reads {box.label}, as another does")
+    return tuple(boxes)
+
+
+def _mailbox(s: _Section, support: SupportConfig, only: bool) -> MailboxConfig:
+    """One mailbox; ``only``: the address may default to the support address."""
+    if not only and "address" not in s.data:
+        raise ConfigError(s.key("address"), "is required when there are several [[mailbox]]")
     kind, security, port, host = _endpoint(
         s, "imap", "maildir", {"ssl": 993, "starttls": 143, "none": 143}
     )
@@ -87,6 +112,9 @@ def _mailbox(s: _Section) -> MailboxConfig:
         first_run_since=since,
         idle=bool(s.get("idle", bool, True)),
         idle_seconds=s.integer("idle_seconds", 600, 10, 1740),
+        address=_address(s, "address", support.address if only else ""),
+        name=s.text("name", support.name),
+        group=s.text("group", ""),
     )
     if kind == "imap" and not mailbox.username:
         raise ConfigError(s.key("username"), 'is required when kind = "imap"')

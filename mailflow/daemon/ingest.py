@@ -16,7 +16,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
-from mailflow.config import Config
+from mailflow.backoff import Backoff
+from mailflow.config import MailboxConfig
 from mailflow.daemon.report import CycleReport
 from mailflow.pipeline.handling import Outcome, attachment_limits, handle_prepared
 from mailflow.pipeline.preparing import Batch, Preparer, auto_workers
@@ -48,11 +49,15 @@ class IngestPass:
         stopping: threading.Event,
         before_group: Callable[[], None] = lambda: None,
         after_group: Callable[[], None] = lambda: None,
+        desk: MailboxConfig | None = None,
     ) -> None:
         """``before_group`` runs before a group is recorded (the start-up check),
-        ``after_group`` after it committed (waking the sender)."""
+        ``after_group`` after it committed (waking the sender); ``desk``: the mailbox's
+        settings (default: the config's first)."""
         self.services = services
         self.mailbox = mailbox
+        self.desk = desk or services.config.mailbox
+        self.backoff = Backoff()  # when to try this mailbox again after it failed
         self.stopping = stopping
         self.before_group = before_group
         self.after_group = after_group
@@ -68,7 +73,7 @@ class IngestPass:
         self.exclusive = exclusive(
             sqlite_file(services.db),
             "reading the mailbox",
-            mailbox_identity(services.config),
+            mailbox_identity(self.desk),
             services.config.database_url,
         )
 
@@ -117,7 +122,7 @@ class IngestPass:
         prepared = batch.result()
         group = [item.raw for item in prepared]
         outcomes = handle_prepared(
-            prepared, now, self.services, self.stopping.is_set, self._note_acked
+            prepared, now, self.services, self.stopping.is_set, self._note_acked, self.desk
         )
         for raw, outcome in zip(group, outcomes, strict=False):
             _log_outcome(raw.label, outcome)
@@ -185,9 +190,8 @@ class IngestPass:
         self.mailbox.close()
 
 
-def mailbox_identity(config: Config) -> str:
-    """Which mailbox a config reads, the same whichever config file names it."""
-    box = config.mailbox
+def mailbox_identity(box: MailboxConfig) -> str:
+    """Which mailbox this is, the same whichever config file names it."""
     if box.kind == "imap":
         return f"imap:{box.host.lower()}:{box.port}:{box.username}:{box.folder}"
     return f"maildir:{box.path.resolve()}"

@@ -19,7 +19,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import peewee as pw
@@ -29,6 +29,7 @@ from mailflow.daemon.ingest import IngestPass
 from mailflow.daemon.jobs import Jobs
 from mailflow.daemon.outage import Outage
 from mailflow.daemon.report import CycleReport
+from mailflow.daemon.waiting import wait_for_any
 from mailflow.daemon.wiring import Clock, system_clock
 from mailflow.delivery.delivery import Delivery
 from mailflow.delivery.outbox import FlushResult
@@ -65,19 +66,20 @@ DATABASE_TROUBLE = (DatabaseError, pw.OperationalError, pw.InterfaceError)
 
 
 class Worker:
-    """Polls one mailbox, handles its mail, delivers the outbox from a sending process."""
+    """Polls the mailboxes, handles their mail, delivers the outbox from a sending process."""
 
     def __init__(
         self,
         services: Services,
-        mailbox: Mailbox,
+        mailbox: Mailbox | Sequence[Mailbox],
         transport: Transport,
         clock: Clock = system_clock,
         rng: random.Random | None = None,
         startup_check: Callable[[], None] | None = None,
     ) -> None:
-        """``startup_check`` (picklable) runs once, in the sending process while the mailbox is
-        read; nothing is recorded before it passed, and what it raises stops the first pass."""
+        """``mailbox``: one, or one per ``config.desks`` in their order. ``startup_check``
+        (picklable) runs once, in the sending process while the mailbox is read; nothing is
+        recorded before it passed, and what it raises stops the first pass."""
         self.services = services
         self.clock = clock
         self.rng = rng or random.Random()
@@ -85,13 +87,15 @@ class Worker:
         self.stop_reason = ""
         self._startup_check = startup_check
         self._startup_asked = False
-        self.mailbox_backoff = Backoff()
         self.delivery = Delivery(services, transport, self.rng)
         self.sender = SenderProcess(self.delivery)
         self._sending = False  # the sender is in a pass
-        self.ingest = IngestPass(
-            services, mailbox, self.stopping, self._startup_checked, self._wake_sender
-        )
+        boxes = [mailbox] if not isinstance(mailbox, Sequence) else list(mailbox)
+        self.ingests = [
+            IngestPass(services, box, self.stopping, self._startup_checked, self._wake_sender, desk)
+            for box, desk in zip(boxes, services.config.desks, strict=True)
+        ]
+        self.ingest = self.ingests[0]
         self._next_poll: dt.datetime | None = None
         self._report = CycleReport()
         self.database = Outage("database")
@@ -109,6 +113,11 @@ class Worker:
     @property
     def mailbox(self) -> Mailbox:
         return self.ingest.mailbox
+
+    @property
+    def mailbox_backoff(self) -> Backoff:
+        """The first mailbox's backoff (with one mailbox: the mailbox's)."""
+        return self.ingest.backoff
 
     @property
     def smtp_backoff(self) -> Backoff:
@@ -132,8 +141,9 @@ class Worker:
             self._startup_asked = True
         if poll:
             self._start_sender(now)  # acknowledgements leave while later mail is read
-            if self.mailbox_backoff.ready(now):
-                self._ingest(now, report)
+            for ingest in self.ingests:
+                if ingest.backoff.ready(now):
+                    self._ingest(ingest, now, report)
         self._startup_checked()
         for name in self.jobs.run_due(now, budget):
             report.errors.append(f"job {name} failed (see the log)")
@@ -153,22 +163,24 @@ class Worker:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _ingest(self, now: dt.datetime, report: CycleReport) -> None:
+    def _ingest(self, ingest: IngestPass, now: dt.datetime, report: CycleReport) -> None:
         try:
-            self.ingest.run(now, report)
-            self.mailbox_backoff.succeeded()
+            ingest.run(now, report)
+            ingest.backoff.succeeded()
             self.database.recovered(now)
         except DATABASE_TROUBLE as exc:
-            self.mailbox.close()
-            delay = self.mailbox_backoff.failed(now, self.rng.random())
+            ingest.mailbox.close()
+            delay = ingest.backoff.failed(now, self.rng.random())
             report.errors.append(f"database unavailable, mail left in mailbox: {exc}")
             self._database_failed(now, exc, f"mail stays in the mailbox, next try in {delay:.0f} s")
         except MailboxAuthError as exc:
-            self._mailbox_failed(now, report, f"mailbox login refused: {exc}")
+            self._mailbox_failed(ingest, now, report, f"mailbox login refused: {exc}")
         except MailboxError as exc:
-            self._mailbox_failed(now, report, f"mailbox unavailable: {exc}")
+            self._mailbox_failed(ingest, now, report, f"mailbox unavailable: {exc}")
         except StorageError as exc:
-            self._mailbox_failed(now, report, f"storage problem, mail left in mailbox: {exc}")
+            self._mailbox_failed(
+                ingest, now, report, f"storage problem, mail left in mailbox: {exc}"
+            )
 
     def _database_failed(self, now: dt.datetime, exc: Exception, then: str) -> None:
         drop_broken(self.services.db)
@@ -244,9 +256,13 @@ class Worker:
         if closed:
             self._start_sender(now)
 
-    def _mailbox_failed(self, now: dt.datetime, report: CycleReport, why: str) -> None:
-        self.mailbox.close()
-        delay = self.mailbox_backoff.failed(now, self.rng.random())
+    def _mailbox_failed(
+        self, ingest: IngestPass, now: dt.datetime, report: CycleReport, why: str
+    ) -> None:
+        ingest.mailbox.close()
+        delay = ingest.backoff.failed(now, self.rng.random())
+        if len(self.ingests) > 1:
+            why = f"{ingest.desk.address}: {why}"
         report.errors.append(why)
         log.error("%s; retrying in %.0f s", why, delay)
 
@@ -290,9 +306,8 @@ class Worker:
 
     def run(self) -> str:
         """Loop until stopped; return why it stopped."""
-        poll = self.services.config.mailbox.poll_seconds
-        waits = getattr(self.mailbox, "wait_for_mail", None)
-        idling = waits is not None and getattr(self.mailbox, "idle", False)
+        poll = min(desk.poll_seconds for desk in self.services.config.desks)
+        idling = any(getattr(i.mailbox, "idle", False) for i in self.ingests)
         how = "IMAP IDLE where offered, else polling" if idling else "polling"
         log.info("mailflow running: %s every %d s", how, poll)
         try:
@@ -302,7 +317,7 @@ class Worker:
                 self.run_once(now, poll=polling, budget=JOB_BUDGET_SECONDS)
                 if polling:
                     self._next_poll = now + dt.timedelta(seconds=poll)
-                self._wait(waits)
+                self._wait()
         finally:
             self.close()
         return self.stop_reason or "stopped"
@@ -310,36 +325,49 @@ class Worker:
     def close(self) -> None:
         """Drop the connections and stop the child processes."""
         self.sender.close()
-        self.ingest.close()
+        for ingest in self.ingests:
+            ingest.close()
         self.delivery.close()
 
-    def _wait(self, waits: Callable[[float, threading.Event], bool] | None) -> None:
-        """Until the next poll or job; with IDLE, until the server says mail arrived (then the
-        next pass reads the mailbox at once, whatever ``poll_seconds`` says)."""
+    def _wait(self) -> None:
+        """Until the next poll or job; with IDLE, until a server says mail arrived (then the
+        next pass reads the mailboxes at once, whatever ``poll_seconds`` says)."""
+        now = self.clock()
         seconds = self._sleep_seconds()
-        if waits is None or not self.mailbox_backoff.ready(self.clock()):
-            self.stopping.wait(seconds)
-            return
-        # While idling, the poll is only the fallback: the wait lasts until the next job.
-        next_job = self.jobs.next_due()
-        if next_job is not None:
-            seconds = max(0.2, (next_job - self.clock()).total_seconds())
-        if waits(seconds, self.stopping):
+        idlers = [
+            i.mailbox.wait_for_mail  # type: ignore[attr-defined]
+            for i in self.ingests
+            if getattr(i.mailbox, "idle", False) and i.backoff.ready(now)
+        ]
+        if len(idlers) == len(self.ingests):
+            # Every mailbox says itself when mail arrives: the poll is only the fallback, and
+            # the wait lasts until the next job.
+            next_job = self.jobs.next_due()
+            if next_job is not None:
+                seconds = max(0.2, (next_job - now).total_seconds())
+        if wait_for_any(idlers, seconds, self.stopping):
             self._next_poll = self.clock()
 
+    def _failing(self) -> list[dt.datetime]:
+        """When the mailboxes that failed may be tried again."""
+        return [i.backoff.not_before for i in self.ingests if i.backoff.not_before is not None]
+
     def _poll_due(self, now: dt.datetime) -> bool:
-        """A mailbox that failed is tried again when its backoff ends, else at the poll."""
-        if self.mailbox_backoff.not_before is not None:
-            return self.mailbox_backoff.ready(now)
+        """A mailbox that failed is tried again when its backoff ends; the others at the poll
+        (none, while every mailbox is failing)."""
+        failing = self._failing()
+        if any(now >= moment for moment in failing):
+            return True
+        if len(failing) == len(self.ingests):
+            return False
         return self._next_poll is None or now >= self._next_poll
 
     def _sleep_seconds(self) -> float:
         """Until the next poll or job, or sooner when a backing-off server becomes due."""
         now = self.clock()
-        moments = [self._next_poll, self.jobs.next_due()]
-        if self.mailbox_backoff.not_before is not None:  # the retry replaces the poll
-            moments[0] = self.mailbox_backoff.not_before
-        if self.delivery.backoff.not_before is not None:
-            moments.append(self.delivery.backoff.not_before)
+        failing = self._failing()
+        # While every mailbox is failing, their retries replace the poll.
+        moments = [None if len(failing) == len(self.ingests) else self._next_poll]
+        moments += [self.jobs.next_due(), *failing, self.delivery.backoff.not_before]
         waits = [(m - now).total_seconds() for m in moments if m is not None]
         return max(0.2, min(waits, default=1.0))

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from mailflow.config import Config
+from mailflow.config import Config, MailboxConfig
 from mailflow.delivery.rendering import Renderer
 from mailflow.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from mailflow.services import Services
@@ -27,9 +27,16 @@ def system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def build_mailbox(config: Config, environ: dict[str, str] | Any) -> Mailbox:
-    """The configured mail source."""
-    mb = config.mailbox
+def build_mailboxes(config: Config, environ: dict[str, str] | Any) -> list[Mailbox]:
+    """Every configured mail source, in the order of ``config.desks``."""
+    return [build_mailbox(config, environ, desk) for desk in config.desks]
+
+
+def build_mailbox(
+    config: Config, environ: dict[str, str] | Any, mb: MailboxConfig | None = None
+) -> Mailbox:
+    """The configured mail source (``mb``, else the first)."""
+    mb = mb or config.mailbox
     if mb.kind == "imap":
         source = ImapSource(
             mb.host,

@@ -51,6 +51,7 @@ def ticket_context(ticket: Ticket, config: Config) -> dict[str, Any]:
         "phone": mask_phone(ticket.phone),
         "department": ticket.department,
         "channel": ticket.channel,
+        "mailbox": ticket.mailbox,
     }
 
 
@@ -60,7 +61,7 @@ def base_context(config: Config, ticket: dict[str, Any]) -> dict[str, Any]:
     return {
         "ticket": ticket,
         "tag": ids.tag(ticket["number"]),
-        "support": {"name": config.support.name, "address": config.support.address},
+        "support": dict(zip(("name", "address"), config.desk(ticket.get("mailbox")), strict=True)),
         "refused": [],
         "original": "",
         "files": [],
@@ -257,7 +258,7 @@ def send_template(
     ]
     rendered = services.renderer.render(kind, language or ticket.language, context)
     outgoing = OutgoingMail(
-        sender=Address(config.support.name, config.support.address),
+        sender=Address(*config.desk(ticket.mailbox)),
         to=(to,),
         subject=rendered.subject,
         text=rendered.text,

@@ -8,6 +8,7 @@ out-of-office reply becomes an event on its ticket, a bounce marks its recipient
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,12 +51,12 @@ class Verdict:
 HUMAN = Verdict("", "")
 
 
-def classify(mail: InboundMail, support_address: str) -> Verdict:
+def classify(mail: InboundMail, own: Collection[str]) -> Verdict:
     """Why ``mail`` must not be answered automatically, or HUMAN."""
     h = mail.headers
     sender = mail.sender.email if mail.sender else ""
-    if h.get("x-mailflow-loop") or sender == support_address:
-        return Verdict("own", "our own mail (X-Mailflow-Loop or the support address as sender)")
+    if h.get("x-mailflow-loop") or sender in own:
+        return Verdict("own", "our own mail (X-Mailflow-Loop or a support address as sender)")
     content_type = h.get("content-type", "")
     if "multipart/report" in content_type and "delivery-status" in content_type:
         return Verdict("bounce", "delivery status notification (multipart/report)")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from mailflow.config import Config
+from mailflow.config import Config, MailboxConfig
 from mailflow.errors import StorageError
 from mailflow.mail.attachments import Limits
 from mailflow.mail.parsing import InboundMail
@@ -45,7 +45,13 @@ class Outcome:
     detail: str = ""
 
 
-def handle(raw: RawMail, now: dt.datetime, services: Services, any_size: bool = False) -> Outcome:
+def handle(
+    raw: RawMail,
+    now: dt.datetime,
+    services: Services,
+    any_size: bool = False,
+    desk: MailboxConfig | None = None,
+) -> Outcome:
     """Take one raw mail all the way to the database (and its outbox rows).
 
     ``any_size``: parse it however big (an operator retrying a mail set aside for its size).
@@ -53,7 +59,8 @@ def handle(raw: RawMail, now: dt.datetime, services: Services, any_size: bool = 
     limits = attachment_limits(services.config)
     if any_size:
         limits = dataclasses.replace(limits, max_mail=len(raw.data))
-    return handle_prepared(prepare_all([raw], services.store, limits), now, services)[0]
+    prepared = prepare_all([raw], services.store, limits)
+    return handle_prepared(prepared, now, services, desk=desk)[0]
 
 
 def attachment_limits(config: Config) -> Limits:
@@ -73,6 +80,7 @@ def handle_prepared(
     services: Services,
     should_stop: Callable[[], bool] = lambda: False,
     also: Callable[[], None] = lambda: None,
+    desk: MailboxConfig | None = None,
 ) -> list[Outcome]:
     """Handle several prepared mails in one transaction, each in its own savepoint.
 
@@ -83,6 +91,7 @@ def handle_prepared(
     a mail's fault: it aborts the group with StorageError and the mails stay in the mailbox for
     the next try. ``should_stop`` is asked after each mail, so a stop request finishes the mail
     in hand and commits what was done. ``also`` adds the caller's own writes to the transaction.
+    ``desk``: the mailbox they came from (its address and group go on new tickets).
     """
     outcomes: list[Outcome] = []
     with transaction(services.db):
@@ -104,18 +113,20 @@ def handle_prepared(
                     )
                 )
             else:
-                outcomes.append(_handle_in_savepoint(item, now, services))
+                outcomes.append(_handle_in_savepoint(item, now, services, desk))
             if should_stop():
                 break
     return outcomes
 
 
-def _handle_in_savepoint(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
+def _handle_in_savepoint(
+    item: Prepared, now: dt.datetime, services: Services, desk: MailboxConfig | None
+) -> Outcome:
     db = services.db
     raw = item.raw
     try:
         with db.atomic():
-            return _apply(item, now, services)
+            return _apply(item, now, services, desk)
     except (StorageError, pw.OperationalError, pw.InterfaceError):
         raise
     except pw.IntegrityError:
@@ -134,13 +145,18 @@ def _handle_in_savepoint(item: Prepared, now: dt.datetime, services: Services) -
             return _quarantine_in_tx(item, f"{type(exc).__name__}: {exc}", now, services)
 
 
-def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
+def _apply(
+    item: Prepared, now: dt.datetime, services: Services, desk: MailboxConfig | None
+) -> Outcome:
     raw, mail = item.raw, item.mail
     if mail is None:
         return _quarantine_in_tx(item, item.error, now, services)
     support = services.config.support
     decision = route(
-        mail, support.ticket_prefix, support.address, lookups(support.domain, services.config)
+        mail,
+        support.ticket_prefix,
+        services.config.own_addresses,
+        lookups(support.domain, services.config),
     )
     if decision.action == "quarantine":
         return _quarantine_in_tx(item, decision.reason, now, services)
@@ -159,7 +175,9 @@ def _apply(item: Prepared, now: dt.datetime, services: Services) -> Outcome:
             )
             return _done(item, "followup", ticket, stored, mail, decision.reason, now)
         decision = Decision("new", None, stale, decision.verdict)
-    ticket, stored = intake.create(item, mail, decision.reason, decision.verdict, now, services)
+    ticket, stored = intake.create(
+        item, mail, decision.reason, decision.verdict, now, services, desk
+    )
     return _done(item, "created", ticket, stored, mail, decision.reason, now)
 
 

@@ -11,7 +11,7 @@ mail becomes a new ticket, and the event says why.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,11 +40,11 @@ class Lookups:
     may_follow_up: Callable[[str, str], bool]
 
 
-def route(mail: InboundMail, prefix: str, support_address: str, lookups: Lookups) -> Decision:
+def route(mail: InboundMail, prefix: str, own: Collection[str], lookups: Lookups) -> Decision:
     """What to do with ``mail``."""
     if lookups.already_stored(mail.dedupe_key):
         return Decision("duplicate", reason=f"already stored as {mail.dedupe_key}")
-    verdict = classify(mail, support_address)
+    verdict = classify(mail, own)
     if verdict.kind == "own":
         return Decision("own", reason=verdict.reason, verdict=verdict)
     if mail.sender is None:

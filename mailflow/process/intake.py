@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mailflow.config import Config, Group, Person
+from mailflow.config import Config, Group, MailboxConfig, Person
 from mailflow.delivery import outbox
 from mailflow.delivery.mailing import acknowledge, note_refused
 from mailflow.delivery.masking import mask_phone
@@ -65,13 +65,16 @@ def create(
     verdict: Verdict,
     now: dt.datetime,
     services: Services,
+    desk: MailboxConfig | None = None,
 ) -> tuple[Ticket, int]:
-    """A new ticket for ``mail``; the ticket and the id of its first message."""
+    """A new ticket for ``mail``, received at ``desk`` (None: the support address); the
+    ticket and the id of its first message."""
     config = services.config
     request = read_request(mail, config)
     graded = grade(mail, rules(config))
-    routing = choose(graded, config)
+    routing = choose(graded, config, desk)
     ticket = _ticket_row(item, mail, request, graded, routing, now, config)
+    ticket.mailbox = desk.address if desk is not None else ""
     stored = store_inbound(
         ticket, mail, item.raw.source_ref, now, accepted=item.accepted, digests=item.digests
     )
@@ -149,9 +152,12 @@ def rules(config: Config) -> tuple[Rule, ...]:
     )
 
 
-def choose(graded: Grade, config: Config) -> Routing:
-    """Step 3: the group that takes the ticket, and an engineer of it who is there."""
+def choose(graded: Grade, config: Config, desk: MailboxConfig | None = None) -> Routing:
+    """Step 3: the group that takes the ticket (the desk's own, if it has one), and an
+    engineer of it who is there."""
     group, group_why = route_group(config.groups, graded.category, graded.priority)
+    if desk is not None and desk.group:
+        group, group_why = config.group(desk.group), f"{desk.group} is the group of {desk.address}"
     if group is None:
         return Routing(None, group_why, None, "")
     engineer, engineer_why = pick_engineer(
@@ -250,7 +256,7 @@ def why_no_auto_reply(verdict: Verdict, to: Address, now: dt.datetime, config: C
     """Why no automatic mail may go to ``to`` now; empty when one may (loops and limits)."""
     if verdict.automatic:
         return f"the mail is automatic: {verdict.reason}"
-    if to.email == config.support.address:
+    if to.email in config.own_addresses:
         return "the requester is our own support address"
     limit = config.loops.max_per_address_per_hour
     sent = outbox.recent_count(to.email, now - dt.timedelta(hours=1))

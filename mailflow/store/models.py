@@ -86,6 +86,7 @@ class Ticket(BaseModel):
     phone = pw.CharField(max_length=64, default="")
     department = pw.CharField(max_length=128, default="")
     channel = pw.CharField(max_length=32, default="email")
+    mailbox = pw.CharField(max_length=320, default="")  # the desk's address it arrived at
     language = pw.CharField(max_length=8)
     submitted_at = pw.DateTimeField(index=True)  # when the request reached the mailbox (提交时间)
     created_at = pw.DateTimeField(index=True)

@@ -11,7 +11,7 @@ from mailflow.store.articles import KB_MODELS, POSTGRES_FTS, SQLITE_FTS
 from mailflow.store.database import transaction
 from mailflow.store.models import ALL_MODELS, Meta
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_LOCK = 0x6D61696C666C6F77  # "mailflow": the advisory lock around schema changes
 MODELS = ALL_MODELS + KB_MODELS
 
@@ -59,6 +59,14 @@ def _to_version_4(db: pw.Database) -> None:
         )
 
 
+def _to_version_6(db: pw.Database) -> None:
+    # Several mailboxes: the desk address each ticket arrived at ('' before: the support one).
+    if "mailbox" not in {c.name for c in db.get_columns("ticket")}:
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            """ALTER TABLE "ticket" ADD COLUMN "mailbox" VARCHAR(320) NOT NULL DEFAULT ''"""
+        )
+
+
 # Partial indexes (SQLite and PostgreSQL alike) that peewee's models do not declare: the
 # report's missed deadlines are few among many tickets, so only those are indexed.
 PARTIAL_INDEXES = (
@@ -74,6 +82,7 @@ MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {
     2: _to_version_2,
     3: _to_version_3,
     4: _to_version_4,
+    6: _to_version_6,
 }
 
 
