@@ -282,6 +282,9 @@ class LimitsConfig:
     max_attachments_total_mb: int
     max_attachments: int
     max_mail_mb: int = 100
+    # Files attached to the handler's assignment mail, up to this much in all; the rest are
+    # named there and kept with the ticket (mail servers refuse large mails, often over 10-25 MB).
+    forward_mb: int = 10
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,7 @@ def _limits(s: _Section) -> LimitsConfig:
         max_attachments_total_mb=s.integer("max_attachments_total_mb", 50, 1, 4096),
         max_attachments=s.integer("max_attachments", 50, 1, 10000),
         max_mail_mb=s.integer("max_mail_mb", 100, 1, 4096),
+        forward_mb=s.integer("forward_mb", 10, 0, 1024),
     )
     s.finish()
     return limits

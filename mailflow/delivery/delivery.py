@@ -30,6 +30,7 @@ class Delivery:
     ) -> None:
         smtp = services.config.smtp
         self.db: pw.Database = services.db
+        self.store = services.store
         self.transport = transport
         self.rng = rng or random.Random()
         self.retry = RetryPolicy(smtp.max_attempts, smtp.retry_base_seconds, smtp.retry_max_seconds)
@@ -60,6 +61,7 @@ class Delivery:
                 self.rng.random,
                 journal=self.journal,
                 last=last,
+                store=self.store,
             )
         finally:
             if last:

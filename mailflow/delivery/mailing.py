@@ -187,9 +187,7 @@ def note_refused(
             now,
             "system",
             "attachments_refused",
-            files=[
-                {"filename": a.filename, "size": len(a.data), "reason": why} for a, why in refused
-            ],
+            files=[{"filename": a.filename, "size": a.size, "reason": why} for a, why in refused],
         )
 
 
@@ -253,7 +251,7 @@ def send_template(
     context["files"] = [name for name, _, _ in files]
     context.update(extra)
     context["refused"] = [
-        {"filename": a.filename, "size_mb": round(len(a.data) / MB, 1), "reason": why}
+        {"filename": a.filename, "size_mb": round(a.size / MB, 1), "reason": why}
         for a, why in refused
     ]
     rendered = services.renderer.render(kind, language or ticket.language, context)
@@ -270,5 +268,5 @@ def send_template(
         attachments=files,
         cc=cc,
     )
-    message = outbox.queue(outgoing, kind, ticket, now, services.token())
+    message = outbox.queue(outgoing, kind, ticket, now, services.token(), services.store)
     add_event(ticket, now, "system", f"{kind}_queued", message=message, to=to.email)

@@ -132,6 +132,11 @@ _CONTENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,200}")
 
 def build(mail: OutgoingMail, message_id: str, date: dt.datetime) -> bytes:
     """The mail as RFC 5322 bytes (CRLF line ends, UTF-8 bodies, encoded headers)."""
+    return b"".join(pieces(mail, message_id, date))
+
+
+def pieces(mail: OutgoingMail, message_id: str, date: dt.datetime) -> list[bytes]:
+    """``build``'s bytes in pieces, for writing a large mail out without joining it."""
     head = [
         f"From: {_address(mail.sender)}",
         _addresses("To", mail.to),
@@ -170,17 +175,22 @@ def build(mail: OutgoingMail, message_id: str, date: dt.datetime) -> bytes:
     header_bytes = "\r\n".join(head).encode("utf-8") + b"\r\n"
     body = _body(mail)
     if not mail.attachments:
-        return header_bytes + body
+        return [header_bytes, body]
     boundary = f"=_mailflow_mixed_{secrets.token_hex(12)}"
-    parts = [body, *(_file(name, kind, data) for name, kind, data in mail.attachments)]
-    return b"".join(
-        [
-            header_bytes,
-            f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode("ascii"),
-            *(f"--{boundary}\r\n".encode("ascii") + part + b"\r\n" for part in parts),
-            f"--{boundary}--\r\n".encode("ascii"),
-        ]
-    )
+    delimiter = f"--{boundary}\r\n".encode("ascii")
+    # One join of many pieces: a file is in memory as its bytes, its encoded pieces and the
+    # mail, never as further whole copies on the way.
+    result = [
+        header_bytes,
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode("ascii"),
+        delimiter,
+        body,
+        b"\r\n",
+    ]
+    for name, kind, data in mail.attachments:
+        result += [delimiter, *_file(name, kind, data), b"\r\n"]
+    result.append(f"--{boundary}--\r\n".encode("ascii"))
+    return result
 
 
 def _body(mail: OutgoingMail) -> bytes:
@@ -235,7 +245,7 @@ def _related(html: bytes, images: tuple[tuple[str, bytes], ...]) -> bytes:
     )
 
 
-def _file(name: str, content_type: str, data: bytes) -> bytes:
+def _file(name: str, content_type: str, data: bytes) -> list[bytes]:
     """An attachment part whose name every client reads as the ticket stores it.
 
     A plain name goes in a quoted string; one with a quote, a backslash, a control character or
@@ -248,9 +258,17 @@ def _file(name: str, content_type: str, data: bytes) -> bytes:
         param = "*=" + email.utils.encode_rfc2231(name, "utf-8")
     if not _MIME_TYPE.fullmatch(content_type):
         content_type = "application/octet-stream"
-    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
-    return (
+    head = (
         f"Content-Type: {content_type}; name{param}\r\n"
         f"Content-Disposition: attachment; filename{param}\r\n"
         "Content-Transfer-Encoding: base64\r\n\r\n"
-    ).encode("ascii") + encoded
+    ).encode("ascii")
+    view = memoryview(data)
+    return [head] + [
+        base64.encodebytes(view[at : at + _ENCODE_CHUNK]).replace(b"\n", b"\r\n")
+        for at in range(0, len(data), _ENCODE_CHUNK)
+    ]
+
+
+# Bytes of a file encoded at a time: whole 76-character lines (57 bytes each), about 64 KB.
+_ENCODE_CHUNK = 57 * 1150

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from mailflow.delivery import mime
+from mailflow.delivery import large, mime
 from mailflow.delivery.claiming import claimed, due, pending
 from mailflow.delivery.journal import Mark, SentJournal
 from mailflow.delivery.mime import OutgoingMail
@@ -32,6 +32,7 @@ from mailflow.errors import (
     TransientDeliveryError,
 )
 from mailflow.mail import addresses
+from mailflow.store.blobs import BlobStore
 from mailflow.store.database import transaction
 from mailflow.store.models import Message, Outbox, Ticket, utc
 from mailflow.store.rows import add_event, count_since, insert_row
@@ -57,8 +58,12 @@ def queue(
     ticket: Ticket | None,
     now: dt.datetime,
     token: str,
+    store: BlobStore | None = None,
 ) -> int:
     """Record ``mail`` as an outgoing message and an outbox row; call inside a transaction.
+
+    With a ``store``, a large mail (a forwarded file) goes there instead of into the row
+    (``large``).
 
     Every recipient passes ``addresses.normalize`` here, whoever wrote it (a row stored before
     this check existed included). An unfit one is left out and said so; when none is left the
@@ -76,8 +81,8 @@ def queue(
     message_id = mime.make_message_id(
         token, mail.sender.email.rsplit("@", 1)[1], mail.ticket_number
     )
-    raw = mime.build(mail, message_id, now) if mail.to else b""
-    stored = _message_row(mail, message_id, len(raw), ticket, now)
+    raw, digest, size = large.keep(mime.pieces(mail, message_id, now) if mail.to else [], store)
+    stored = _message_row(mail, message_id, size, ticket, now)
     recipients = [envelope_address(a.email) for a in (*mail.to, *mail.cc)]
     row = insert_row(
         Outbox,
@@ -88,6 +93,7 @@ def queue(
         recipients=recipients,
         rcpt=mail.to[0].email if mail.to else "",
         mime=raw,
+        mime_sha256=digest,
         next_attempt_at=utc(now),
         created_at=utc(now),
         status="pending" if mail.to else "failed",
@@ -178,6 +184,7 @@ def flush(
     limit: int = 500,
     journal: SentJournal | None = None,
     last: bool = True,
+    store: BlobStore | None = None,
 ) -> FlushResult:
     """Deliver due outbox rows; stop at the first sign that the server is unreachable.
 
@@ -206,7 +213,7 @@ def flush(
         rows = pending(due_ids)
     try:
         for row in rows:
-            outcome = _deliver(db, transport, row, now, policy, jitter, journal)
+            outcome = _deliver(db, transport, row, now, policy, jitter, journal, store)
             if outcome.startswith("unreachable:"):
                 result.unreachable = outcome.removeprefix("unreachable:")
                 break
@@ -227,6 +234,7 @@ def _deliver(
     policy: RetryPolicy,
     jitter: Callable[[], float],
     journal: SentJournal | None,
+    store: BlobStore | None,
 ) -> str:
     """Send one row: ``sent``, ``deferred``, ``failed`` or ``unreachable:<reason>``."""
     unfit = [why for a in (row.mail_from, *row.recipients) if (why := _unfit(a))]
@@ -234,7 +242,7 @@ def _deliver(
         _fail(db, row, now, "; ".join(unfit) or "no recipient")
         return "failed"
     try:
-        refused = transport.send(bytes(row.mime), row.mail_from, list(row.recipients))
+        refused = transport.send(large.mime_of(row, store), row.mail_from, list(row.recipients))
     except (SmtpAuthError, ServerUnreachable) as exc:
         # Not this mail's fault: it keeps its place and its attempts; the caller backs off
         # from the server as a whole and tries again when that backoff ends.

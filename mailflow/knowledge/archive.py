@@ -65,7 +65,9 @@ def _raw(message: Message, store: BlobStore) -> bytes | None:
         except Exception:
             return None
     row = Outbox.get_or_none(Outbox.message == message.id)
-    return bytes(row.mime) if row is not None else None
+    if row is None:
+        return None
+    return store.get(row.mime_sha256) if row.mime_sha256 else bytes(row.mime)
 
 
 def _rebuilt(message: Message) -> email.message.EmailMessage:

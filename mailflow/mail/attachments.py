@@ -10,16 +10,18 @@ container is unpacked into the files it carries (tnefparse); if that fails it is
 
 from __future__ import annotations
 
+import dataclasses
 import email.message
 import email.utils
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from mailflow.mail import charsets
 from mailflow.mail import headers as hdr
+from mailflow.mail.spooling import SPOOL_HEADER, Spooled
 
 BODY_TYPES = ("text/plain", "text/html")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
@@ -27,17 +29,32 @@ _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNOR
 
 @dataclass(frozen=True)
 class ParsedAttachment:
+    """A file of a mail. Its bytes are in ``data``, or, once stored, under ``digest`` in the
+    blob store (a parse worker hands back no bytes), or, for a large part the parser never
+    saw, still in the raw mail at ``spool`` (``spooling``)."""
+
     filename: str
     content_type: str
     data: bytes
     content_id: str | None = None
     inline: bool = False
+    size: int = -1  # of the decoded bytes; -1: len(data)
+    digest: str = ""  # sha256 in the blob store, once stored
+    spool: Spooled | None = None
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.data))
 
 
 def extract(
-    message: email.message.Message, body_parts: set[int], defects: list[str]
+    message: email.message.Message,
+    body_parts: set[int],
+    defects: list[str],
+    spools: Sequence[Spooled] = (),
 ) -> Iterator[ParsedAttachment]:
-    """Every attachment of ``message``; ``body_parts`` are the ids of parts shown as the body."""
+    """Every attachment of ``message``; ``body_parts`` are the ids of parts shown as the body,
+    ``spools`` the bodies ``spooling.skeleton`` cut out (bytes left in the raw mail)."""
     stack = [message]
     while stack:
         part = stack.pop(0)
@@ -62,7 +79,8 @@ def extract(
             and (part.get_content_disposition() != "attachment")
         ):
             continue  # an unused alternative rendering, not a file
-        data = _payload(part)
+        spool = _spooled(part, spools)
+        data = _payload(part) if spool is None else b""
         name = _filename(part)
         if content_type == "application/ms-tnef" or name.lower() == "winmail.dat":
             unpacked = list(_tnef(data, defects))
@@ -80,7 +98,16 @@ def extract(
             data=data,
             content_id=content_id,
             inline=disposition == "inline" or (content_id is not None and disposition is None),
+            size=-1 if spool is None else spool.size,
+            spool=spool,
         )
+
+
+def _spooled(part: email.message.Message, spools: Sequence[Spooled]) -> Spooled | None:
+    """The cut-out body a part's spool header names, if any (a sender's own header names
+    none: the key is made afresh for every parse)."""
+    values = {str(v).strip() for v in part.get_all(SPOOL_HEADER) or ()}
+    return next((s for s in spools if s.key in values), None)
 
 
 @dataclass(frozen=True)
@@ -100,7 +127,7 @@ def within_limits(
     refused: list[tuple[ParsedAttachment, str]] = []
     total = 0
     for item in items:
-        size = len(item.data)
+        size = item.size
         if size > limits.max_each:
             refused.append((item, "too_large"))
         elif len(accepted) >= limits.max_count:
@@ -127,11 +154,7 @@ def unique_names(items: list[ParsedAttachment]) -> list[ParsedAttachment]:
             name = f"{stem} ({counter}){dot}{ext}"
             counter += 1
         seen.add(name.lower())
-        result.append(
-            item
-            if name == item.filename
-            else ParsedAttachment(name, item.content_type, item.data, item.content_id, item.inline)
-        )
+        result.append(item if name == item.filename else dataclasses.replace(item, filename=name))
     return result
 
 

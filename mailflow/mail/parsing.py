@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import mailparser
 
 from mailflow.errors import ParseError
-from mailflow.mail import attachments, auth_results, charsets
+from mailflow.mail import attachments, auth_results, charsets, spooling
 from mailflow.mail import headers as hdr
 from mailflow.mail.addresses import Address
 from mailflow.mail.attachments import ParsedAttachment
@@ -93,15 +93,20 @@ class InboundMail:
         return self.reply_to[0] if self.reply_to else self.sender
 
 
-def parse(raw: bytes, sha256: str = "") -> InboundMail:
-    """Parse one raw RFC 822 message; ``sha256``: its digest, if the caller has it already."""
-    if not raw.strip():
+def parse(raw: bytes, sha256: str = "", spool_over: int | None = None) -> InboundMail:
+    """Parse one raw RFC 822 message; ``sha256``: its digest, if the caller has it already.
+
+    ``spool_over``: file parts larger than this are not parsed but left in ``raw``
+    (``spooling``); their attachments carry ``spool`` and no ``data``, for the caller to
+    decode into the store."""
+    if not raw or raw.isspace():  # (not strip(): that would copy a large mail whole)
         raise ParseError("empty message")
     head = hdr.raw_headers(raw)
     if not head:
         raise ParseError("no mail headers found")
+    raw_for_parser, spools = spooling.skeleton(raw, spool_over) if spool_over else (raw, [])
     try:
-        parsed = mailparser.parse_from_bytes(raw)
+        parsed = mailparser.parse_from_bytes(raw_for_parser)
     except Exception as exc:
         raise ParseError(f"MIME structure unreadable: {type(exc).__name__}: {exc}") from exc
     message: email.message.Message = parsed.message
@@ -121,7 +126,9 @@ def parse(raw: bytes, sha256: str = "") -> InboundMail:
         for name in KEPT_HEADERS
         if (value := hdr.first(head, name)) is not None
     }
-    files = attachments.unique_names(list(attachments.extract(message, body_parts, defects)))
+    files = attachments.unique_names(
+        list(attachments.extract(message, body_parts, defects, spools))
+    )
     return InboundMail(
         sender=sender,
         to=to,

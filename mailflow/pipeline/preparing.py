@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mailflow.children import before_fork, die_with_parent
 from mailflow.errors import ParseError
+from mailflow.mail import spooling
 from mailflow.mail.attachments import Limits, ParsedAttachment, within_limits
 from mailflow.mail.parsing import InboundMail, parse
 from mailflow.sources import Planned, RawMail, Reader
@@ -66,15 +67,28 @@ def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
         )
         return Prepared(raw, None, why, raw_sha256=digest, raw_size=size)
     try:
-        mail = parse(raw.data, digest)  # the store hashed the bytes already
+        # The store hashed the bytes already; large files are decoded into it by _store.
+        mail = parse(raw.data, digest, spool_over=spooling.SPOOL_OVER)
     except ParseError as exc:
         return Prepared(raw, None, str(exc), raw_sha256=digest, raw_size=size)
     except Exception as exc:
         # A parser bug must cost one mail (quarantined with its bytes), not the daemon.
         log.exception("parsing %s failed", raw.label or raw.source_ref)
         return Prepared(raw, None, f"{type(exc).__name__}: {exc}", raw_sha256=digest, raw_size=size)
+    stored = _store_spooled(raw.data, mail.attachments, store)
+    mail = replace(mail, attachments=tuple(a for a, _ in stored))
     accepted, refused = within_limits(mail.attachments, limits)
-    digests = tuple(store.put(attachment.data, sync=False) for attachment in accepted)
+    kept = {a.digest for a in accepted}
+    for attachment, new in stored:
+        if new and attachment.digest not in kept:
+            store.discard(attachment.digest)  # over a limit: it stays inside the raw mail only
+    refused = tuple(
+        (replace(a, digest="") if a.digest not in kept else a, why) for a, why in refused
+    )
+    accepted = tuple(
+        a if a.digest else replace(a, digest=store.put(a.data, sync=False)) for a in accepted
+    )
+    digests = tuple(a.digest for a in accepted)
     return Prepared(
         raw,
         mail,
@@ -84,6 +98,21 @@ def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
         raw_sha256=digest,
         raw_size=size,
     )
+
+
+def _store_spooled(
+    raw: bytes, files: tuple[ParsedAttachment, ...], store: BlobStore
+) -> list[tuple[ParsedAttachment, bool]]:
+    """Decode the files the parser never saw from ``raw`` into the store, a chunk at a time;
+    each file with whether its blob is new."""
+    result = []
+    for item in files:
+        if item.spool is None:
+            result.append((item, False))
+            continue
+        digest, size, new = store.put_chunks(spooling.decode(raw, item.spool), sync=False)
+        result.append((replace(item, digest=digest, size=size, spool=None), new))
+    return result
 
 
 def prepare_all(raws: Sequence[RawMail], store: BlobStore, limits: Limits) -> list[Prepared]:
@@ -213,5 +242,19 @@ def _in_worker(
     store = _stores.setdefault(root, BlobStore(root))
     prepared = [prepare(raw, store, limits) for raw in reader.read(planned)]
     store.forget_unsynced()  # the main process syncs them (Batch.result)
-    # Only what the main process needs travels back: not the raw bytes, which are stored.
-    return [replace(item, raw=replace(item.raw, data=b"")) for item in prepared]
+    # Only what the main process needs travels back: not the raw bytes nor the files' bytes,
+    # which are stored (the main process reads a file back only to forward it).
+    return [_without_bytes(item) for item in prepared]
+
+
+def _without_bytes(item: Prepared) -> Prepared:
+    def light(a: ParsedAttachment) -> ParsedAttachment:
+        return replace(a, data=b"", spool=None) if a.digest or a.spool else a
+
+    refused = tuple((light(a), why) for a, why in item.refused)
+    accepted = tuple(light(a) for a in item.accepted)
+    mail = item.mail
+    if mail is not None:
+        mail = replace(mail, attachments=tuple(light(a) for a in mail.attachments))
+    raw = replace(item.raw, data=b"")
+    return replace(item, raw=raw, mail=mail, accepted=accepted, refused=refused)

@@ -160,7 +160,7 @@ def assign(
             group=ticket.group,
             reason=why,
         )
-        files = tuple((a.filename, a.content_type, a.data) for a in accepted if not a.inline)
+        files, kept = _forwarded(accepted, services)
         notify_staff(
             ticket,
             "assignment",
@@ -169,11 +169,31 @@ def assign(
             now,
             services,
             files=files,
+            kept_files=kept,
             original=problem,
             known=known or [],
         )
     if ticket.priority in URGENT:
         _alert_supervisor(ticket, mail, now, services, problem)
+
+
+def _forwarded(
+    accepted: tuple[ParsedAttachment, ...], services: Services
+) -> tuple[tuple[tuple[str, str, bytes], ...], list[str]]:
+    """The request's files attached to the handler's mail, within ``[limits] forward_mb`` in
+    all (read back from the store: a parse worker hands back no bytes), and the names of those
+    left with the ticket."""
+    room = services.config.limits.forward_mb * 1024 * 1024
+    files: list[tuple[str, str, bytes]] = []
+    kept: list[str] = []
+    for a in (a for a in accepted if not a.inline):
+        if a.size > room:
+            kept.append(a.filename)
+            continue
+        room -= a.size
+        data = a.data or (services.store.get(a.digest) if a.digest else b"")
+        files.append((a.filename, a.content_type, data))
+    return tuple(files), kept
 
 
 def _alert_supervisor(

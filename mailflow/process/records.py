@@ -56,7 +56,7 @@ def store_inbound(
             message=message_id,
             filename=item.filename,
             content_type=item.content_type,
-            size=len(item.data),
+            size=item.size,
             sha256=digest,
             content_id=item.content_id,
             inline=item.inline,

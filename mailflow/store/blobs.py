@@ -15,11 +15,14 @@ import ctypes
 import errno
 import functools
 import hashlib
+import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from mailflow.errors import StorageError
+
+_streams = itertools.count(1)
 
 
 class BlobStore:
@@ -66,6 +69,42 @@ class BlobStore:
         if sync:
             self.sync()
         return digest
+
+    def put_chunks(self, chunks: Iterable[bytes], sync: bool = True) -> tuple[str, int, bool]:
+        """Store the concatenation of ``chunks`` without holding it whole; its sha256, its
+        size, and whether the blob is new (a blob that was there already must not be
+        discarded: something else refers to it)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-stream-{os.getpid()}-{next(_streams)}"
+        hasher, size = hashlib.sha256(), 0
+        try:
+            with open(tmp, "wb") as handle:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    handle.write(chunk)
+                    size += len(chunk)
+            digest = hasher.hexdigest()
+            target = self.path_for(digest)
+            if target.exists():
+                tmp.unlink()
+                return digest, size, False
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(target.parent)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(_describe(exc, self.root)) from exc
+        self._unsynced.append(target)
+        if sync:
+            self.sync()
+        return digest, size, True
+
+    def discard(self, digest: str) -> None:
+        """Remove a blob this process just made and nothing refers to."""
+        path = self.path_for(digest)
+        path.unlink(missing_ok=True)
+        if path in self._unsynced:
+            self._unsynced.remove(path)
 
     def sync(self, written_elsewhere: Sequence[str] = ()) -> None:
         """Make every blob written since the last sync durable (contents and folder entries).

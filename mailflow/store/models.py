@@ -222,6 +222,9 @@ class Outbox(BaseModel):
     recipients = JSONField()
     rcpt = pw.CharField(max_length=320)  # the main recipient, for the loop limit
     mime = pw.BlobField()  # the exact bytes to send (Model.raw is peewee's raw-SQL method)
+    # A large mail (a forwarded file) is in the blob store under this digest instead of
+    # ``mime``: the database never holds, copies and caches many megabytes in one row.
+    mime_sha256 = pw.CharField(max_length=64, default="")
     attempts = pw.IntegerField(default=0)
     next_attempt_at = pw.DateTimeField()
     last_error = pw.TextField(default="")

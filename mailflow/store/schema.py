@@ -60,10 +60,15 @@ def _to_version_4(db: pw.Database) -> None:
 
 
 def _to_version_6(db: pw.Database) -> None:
-    # Several mailboxes: the desk address each ticket arrived at ('' before: the support one).
+    # Several mailboxes: the desk address each ticket arrived at ('' before: the support one);
+    # large outgoing mails kept in the blob store.
     if "mailbox" not in {c.name for c in db.get_columns("ticket")}:
         db.execute_sql(  # type: ignore[no-untyped-call]
             """ALTER TABLE "ticket" ADD COLUMN "mailbox" VARCHAR(320) NOT NULL DEFAULT ''"""
+        )
+    if "mime_sha256" not in {c.name for c in db.get_columns("outbox")}:
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            """ALTER TABLE "outbox" ADD COLUMN "mime_sha256" VARCHAR(64) NOT NULL DEFAULT ''"""
         )
 
 
