@@ -50,6 +50,8 @@ class Spooled:
 
 def skeleton(raw: bytes, over: int = SPOOL_OVER) -> tuple[bytes, list[Spooled]]:
     """``raw`` with the bodies of its large file parts cut out, and where those bodies are."""
+    if len(raw) <= over:
+        return raw, []  # no part of it can be large
     cuts: list[tuple[int, int, bytes]] = []  # (from, to, replacement), in order
     spools: list[Spooled] = []
     _walk(raw, 0, len(raw), over, cuts, spools, 0, secrets.token_hex(8))
@@ -155,24 +157,41 @@ def _parts(
 ) -> None:
     """Walk each part between the delimiter lines of ``boundary``."""
     try:
-        marker = boundary.encode("ascii")
+        marker = b"--" + boundary.encode("ascii")
     except UnicodeEncodeError:
         return
-    delimiter = re.compile(rb"(?m)^--" + re.escape(marker) + rb"(--)?[ \t]*\r?$")
     previous: int | None = None
-    for found in delimiter.finditer(raw, body, end):
+    for start, stop, closing in _delimiters(raw, body, end, marker):
         if previous is not None:
             # The line break before a delimiter belongs to the delimiter (RFC 2046).
-            stop = found.start()
-            stop -= (
-                2 if raw[stop - 2 : stop] == b"\r\n" else 1 if raw[stop - 1 : stop] == b"\n" else 0
-            )
-            _walk(raw, previous, max(previous, stop), over, cuts, spools, depth + 1, nonce)
-        if found.group(1):  # the closing delimiter
+            cut = start - (2 if raw[start - 2 : start] == b"\r\n" else 1)
+            _walk(raw, previous, max(previous, cut), over, cuts, spools, depth + 1, nonce)
+        if closing:
             return
-        nxt = found.end()
-        nxt += 2 if raw[nxt : nxt + 2] == b"\r\n" else 1 if raw[nxt : nxt + 1] == b"\n" else 0
-        previous = nxt
+        previous = stop
+
+
+def _delimiters(raw: bytes, body: int, end: int, marker: bytes) -> Iterator[tuple[int, int, bool]]:
+    """Each delimiter line of ``marker`` (``--boundary``) in ``raw[body:end]``: where it
+    starts, where the part after it starts, and whether it closes the multipart. (Plain
+    ``find``: a regex per boundary would be compiled anew for every mail.)"""
+    at = body if raw.startswith(marker, body) else _next_line(raw, body, end, marker)
+    while at >= 0:
+        tail = at + len(marker)
+        closing = raw.startswith(b"--", tail)
+        line_end = raw.find(b"\n", tail, end)
+        stop = line_end + 1 if line_end >= 0 else end
+        if not raw[tail + (2 if closing else 0) : stop].strip():  # not a longer boundary
+            yield at, stop, closing
+            if closing:
+                return
+        at = _next_line(raw, tail, end, marker)
+
+
+def _next_line(raw: bytes, start: int, end: int, marker: bytes) -> int:
+    """Where the next line starting with ``marker`` starts, or -1."""
+    found = raw.find(b"\n" + marker, start, end)
+    return found + 1 if found >= 0 else -1
 
 
 def _is_file(head: email.message.Message, content_type: str, encoding: str) -> bool:

@@ -40,9 +40,10 @@ BATCH = 500
 SYSTEM = Person("mailflow", "system", "system", (), False)
 
 
-def keep(ticket: Ticket, now: dt.datetime, services: Services) -> None:
-    """Bring the ticket's clocks up to date (inside the change's transaction; no save)."""
-    for year in refresh(ticket, now, services.config):
+def keep(ticket: Ticket, now: dt.datetime, services: Services, new: bool = False) -> None:
+    """Bring the ticket's clocks up to date (inside the change's transaction; no save);
+    ``new``: a ticket being made."""
+    for year in refresh(ticket, now, services.config, new):
         alarm_once(
             f"calendar-gap-{year}",
             "calendar_gap",

@@ -37,6 +37,9 @@ class Account:
     timeout: float
 
 
+_TRACE = logging.getLogger("imapclient.imaplib")
+
+
 def login(account: Account, readonly: bool = False) -> tuple[imapclient.IMAPClient, int]:
     """A logged-in connection with the folder selected, and the folder's UIDVALIDITY."""
     where = f"IMAP {account.host}:{account.port}"
@@ -54,6 +57,11 @@ def login(account: Account, readonly: bool = False) -> tuple[imapclient.IMAPClie
         raise MailboxError(f"{where}: TLS failed: {tls_problem(exc)}") from exc
     except (OSError, IMAPClientError) as exc:
         raise MailboxError(f"{where}: cannot connect: {why(exc)}") from exc
+    if not _TRACE.isEnabledFor(logging.DEBUG):
+        # imapclient sets imaplib's tracing to its most verbose, and imaplib formats every
+        # response for it (a fetched mail's repr, then the line around it) before the logger
+        # drops the line: three times a large mail in memory, for nothing.
+        client._imap.debug = 0
     try:
         if account.security == "starttls":
             try:

@@ -58,6 +58,7 @@ def create_row(model: type[M], **values: Any) -> M:
     """``Model.create`` through ``insert_row``: the instance, with its id."""
     instance = model(**values)
     instance.id = insert_row(model, **values)
+    instance._dirty.clear()  # type: ignore[attr-defined]  # as saved: a later save(only=dirty_fields) writes what changed
     return instance
 
 
