@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -98,10 +99,33 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def write_config(folder: Path, body: str) -> Path:
+ON_POSTGRESQL = os.environ.get("MAILFLOW_TEST_DATABASE", "sqlite") == "postgresql"
+_cluster: list[Postgres] = []  # the session's cluster, once a test on PostgreSQL asked for it
+
+
+def write_config(folder: Path, body: str, follow: bool = True) -> Path:
+    """A config file in ``folder``; with MAILFLOW_TEST_DATABASE=postgresql and no
+    ``[database]`` of its own, on a fresh database of the session's private cluster (unless
+    not ``follow``: a test of the defaults, or of SQLite's own machinery)."""
+    text = textwrap.dedent(body)
+    if (
+        follow
+        and ON_POSTGRESQL
+        and _cluster
+        and not re.search(r"^\s*\[database\]", text, re.MULTILINE)
+    ):
+        url = _cluster[0].create_database(f"test_{os.getpid()}_{next(_databases)}")
+        text += f'\n[database]\nurl = "{url}"\n'
     path = folder / "config.toml"
-    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _database_setting(request: pytest.FixtureRequest) -> None:
+    """On PostgreSQL, start the cluster before the test writes its config."""
+    if ON_POSTGRESQL and not _cluster:
+        _cluster.append(request.getfixturevalue("postgres"))
 
 
 _databases = itertools.count(1)
@@ -111,7 +135,7 @@ _databases = itertools.count(1)
 def database_url(request: pytest.FixtureRequest) -> str:
     """SQLite beside the config, or with MAILFLOW_TEST_DATABASE=postgresql a fresh database
     of the private PostgreSQL cluster."""
-    if os.environ.get("MAILFLOW_TEST_DATABASE", "sqlite") != "postgresql":
+    if not ON_POSTGRESQL:
         return "sqlite:///var/mailflow.db"
     server: Postgres = request.getfixturevalue("postgres")
     return server.create_database(f"test_{os.getpid()}_{next(_databases)}")
@@ -216,3 +240,19 @@ def _close_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for worker in made:
         worker.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With MAILFLOW_TEST_DATABASE=postgresql, only the modules whose databases follow that
+    setting run (they use ``database_url``, ``e2e_config`` or ``write_config``): the others
+    use no database, or their own, and already ran in the SQLite pass."""
+    if not ON_POSTGRESQL:
+        return
+    follow = ("database_url", "e2e_config", "write_config(")
+    keep = [
+        item
+        for item in items
+        if any(word in Path(str(item.fspath)).read_text(encoding="utf-8") for word in follow)
+    ]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep

@@ -13,7 +13,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 _DEFAULTS: dict[type[BaseModel], list[tuple[str, Any]]] = {}
-_INSERT_SQL: dict[tuple[type[BaseModel], tuple[str, ...]], tuple[str, list[pw.Field]]] = {}
+# Keyed by the database's kind too: one process may use SQLite and PostgreSQL (the tests do).
+_INSERT_SQL: dict[tuple[type[BaseModel], tuple[str, ...], type], tuple[str, list[pw.Field]]] = {}
 
 
 def insert_row(model: type[BaseModel], **values: Any) -> int:
@@ -34,9 +35,9 @@ def insert_row(model: type[BaseModel], **values: Any) -> int:
     for name, default in defaults:
         if name not in values:
             values[name] = default() if callable(default) else default
-    key = (model, tuple(values))
-    cached = _INSERT_SQL.get(key)
     db = database_proxy.obj
+    key = (model, tuple(values), type(db))
+    cached = _INSERT_SQL.get(key)
     if cached is None:
         fields = [meta.fields[name] for name in values]
         quote = db.quote_char if hasattr(db, "quote_char") else '"'
