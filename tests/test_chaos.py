@@ -1,5 +1,5 @@
-"""Three daemons on one PostgreSQL database and one Dovecot mailbox while mail keeps arriving,
-one of them SIGKILLed at random every second or two and started again: every mail becomes
+"""Three daemons on one database (PostgreSQL, SQLite) and one Dovecot mailbox while mail keeps
+arriving, one of them SIGKILLed at random every second or two and started again: every mail becomes
 exactly one ticket, every requester gets an acknowledgement and every handler a notice (a
 re-send only for what a killed process had in flight, counted), and the numbers have no gap."""
 
@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ImapAccount, mailflow_env, run_mailflow
 from tests.helpers import PEOPLE, sql
@@ -94,14 +96,22 @@ def _numbers_by_subject(messages: list[object], to: str) -> collections.Counter[
     return counts
 
 
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
 def test_three_daemons_killed_at_random_lose_and_double_nothing(
     e2e_config: Path,
     imap_account: ImapAccount,
     smtp_server: SmtpServer,
-    postgres: Postgres,
     tmp_path: Path,
+    database: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    url = postgres.create_database(f"chaos_{imap_account.user.split('@')[0]}")
+    """PostgreSQL: one daemon reads (a server-held lock), all deliver (rows claimed). SQLite
+    (the daemon under systemd plus a cron pass, or a second one started by mistake): one
+    reads and one delivers (flock), the others wait their turn."""
+    url = "sqlite:///var/mailflow.db"
+    if database == "postgresql":
+        server: Postgres = request.getfixturevalue("postgres")
+        url = server.create_database(f"chaos_{imap_account.user.split('@')[0]}")
     text = re.sub(r'url = "[^"]*"', f'url = "{url}"', e2e_config.read_text(), count=1)
     text = text.replace("[mailbox]\n", "[mailbox]\npoll_seconds = 2\n", 1)
     e2e_config.write_text(text + PEOPLE)
