@@ -16,7 +16,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.postgres import Postgres
+from tests.postgres import Postgres, private_cluster
 from tests.servers import Dovecot, ServerMissing, SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,12 +27,7 @@ _users = itertools.count(1)
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A private PostgreSQL cluster on loopback; fails (never skips) when it is missing."""
-    try:
-        server = Postgres.create()
-    except ServerMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield server
-    server.close()
+    yield from private_cluster()
 
 
 @pytest.fixture(scope="session")

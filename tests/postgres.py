@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,19 @@ class Postgres:
         with contextlib.suppress(RuntimeError):
             self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def private_cluster() -> Iterator[Postgres]:
+    """A fixture's cluster: started, yielded, removed; the test fails (never skips) with the
+    install command when PostgreSQL is missing."""
+    import pytest
+
+    try:
+        server = Postgres.create()
+    except ServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.close()
 
 
 def _run(cmd: list[str]) -> None:

@@ -20,8 +20,8 @@ import pytest
 from tests.conftest import ImapAccount, mailflow_env
 from tests.helpers import sql
 from tests.mails import build
-from tests.postgres import Postgres
-from tests.servers import ServerMissing, SmtpServer
+from tests.postgres import Postgres, private_cluster
+from tests.servers import SmtpServer
 
 MAILS = 30
 
@@ -29,12 +29,7 @@ MAILS = 30
 @pytest.fixture
 def own_postgres() -> Iterator[Postgres]:
     """A cluster of this test's own, since the test stops it."""
-    try:
-        server = Postgres.create()
-    except ServerMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield server
-    server.close()
+    yield from private_cluster()
 
 
 def _tickets(config: Path) -> int:

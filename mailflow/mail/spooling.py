@@ -52,18 +52,17 @@ def skeleton(raw: bytes, over: int = SPOOL_OVER) -> tuple[bytes, list[Spooled]]:
     """``raw`` with the bodies of its large file parts cut out, and where those bodies are."""
     if len(raw) <= over:
         return raw, []  # no part of it can be large
-    cuts: list[tuple[int, int, bytes]] = []  # (from, to, replacement), in order
-    spools: list[Spooled] = []
-    _walk(raw, 0, len(raw), over, cuts, spools, 0, secrets.token_hex(8))
-    if not cuts:
+    walk = _Walk(raw, over, secrets.token_hex(8))
+    walk.part(0, len(raw), 0)
+    if not walk.cuts:
         return raw, []
     pieces: list[bytes | memoryview] = []
     view, at = memoryview(raw), 0
-    for start, end, replacement in cuts:
+    for start, end, replacement in walk.cuts:
         pieces += [view[at:start], replacement]
         at = end
     pieces.append(view[at:])
-    return b"".join(pieces), spools
+    return b"".join(pieces), walk.spools
 
 
 def decode(raw: bytes, spool: Spooled) -> Iterator[bytes]:
@@ -106,69 +105,60 @@ def _size(raw: bytes, start: int, end: int, encoding: str) -> int | None:
     return chars * 3 // 4
 
 
-def _walk(
-    raw: bytes,
-    start: int,
-    end: int,
-    over: int,
-    cuts: list[tuple[int, int, bytes]],
-    spools: list[Spooled],
-    depth: int,
-    nonce: str,
-) -> None:
-    """Note the cuts for the part at ``raw[start:end]`` and the parts inside it."""
-    blank = _BLANK.search(raw, start, end)
-    if blank is None or depth > MAX_DEPTH or raw[start : start + 1] in (b"\r", b"\n"):
-        return  # no headers: a text/plain part by default, nothing to cut
-    head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
-        raw[start : blank.start()]
-    )
-    body = blank.end()
-    content_type = head.get_content_type()
-    if content_type.startswith("multipart/"):
-        boundary = head.get_boundary()
-        if boundary:
-            _parts(raw, body, end, boundary, over, cuts, spools, depth, nonce)
-        return
-    encoding = str(head.get("Content-Transfer-Encoding", "")).strip().lower()
-    if end - body <= over or not _is_file(head, content_type, encoding):
-        return
-    size = _size(raw, body, end, encoding)
-    if size is None:
-        return
-    eol = b"\r\n" if raw[blank.start() : blank.start() + 2] == b"\r\n" else b"\n"
-    key = f"{nonce}.{len(spools)}"
-    marker = f"{SPOOL_HEADER}: {key}".encode() + eol
-    # The header goes right after the last header line; the body is left empty.
-    cuts.append((blank.start() + len(eol), end, marker + eol))
-    spools.append(Spooled(body, end, encoding, key, size))
+class _Walk:
+    """One walk of a mail's MIME tree: the cuts to make and the bodies they leave out."""
 
+    def __init__(self, raw: bytes, over: int, nonce: str) -> None:
+        self.raw = raw
+        self.over = over
+        self.nonce = nonce  # the spool headers' keys: unguessable, made afresh per parse
+        self.cuts: list[tuple[int, int, bytes]] = []  # (from, to, replacement), in order
+        self.spools: list[Spooled] = []
 
-def _parts(
-    raw: bytes,
-    body: int,
-    end: int,
-    boundary: str,
-    over: int,
-    cuts: list[tuple[int, int, bytes]],
-    spools: list[Spooled],
-    depth: int,
-    nonce: str,
-) -> None:
-    """Walk each part between the delimiter lines of ``boundary``."""
-    try:
-        marker = b"--" + boundary.encode("ascii")
-    except UnicodeEncodeError:
-        return
-    previous: int | None = None
-    for start, stop, closing in _delimiters(raw, body, end, marker):
-        if previous is not None:
-            # The line break before a delimiter belongs to the delimiter (RFC 2046).
-            cut = start - (2 if raw[start - 2 : start] == b"\r\n" else 1)
-            _walk(raw, previous, max(previous, cut), over, cuts, spools, depth + 1, nonce)
-        if closing:
+    def part(self, start: int, end: int, depth: int) -> None:
+        """Note the cuts for the part at ``raw[start:end]`` and the parts inside it."""
+        raw = self.raw
+        blank = _BLANK.search(raw, start, end)
+        if blank is None or depth > MAX_DEPTH or raw[start : start + 1] in (b"\r", b"\n"):
+            return  # no headers: a text/plain part by default, nothing to cut
+        head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+            raw[start : blank.start()]
+        )
+        body = blank.end()
+        content_type = head.get_content_type()
+        if content_type.startswith("multipart/"):
+            boundary = head.get_boundary()
+            if boundary:
+                self.parts(body, end, boundary, depth)
             return
-        previous = stop
+        encoding = str(head.get("Content-Transfer-Encoding", "")).strip().lower()
+        if end - body <= self.over or not _is_file(head, content_type, encoding):
+            return
+        size = _size(raw, body, end, encoding)
+        if size is None:
+            return
+        eol = b"\r\n" if raw[blank.start() : blank.start() + 2] == b"\r\n" else b"\n"
+        key = f"{self.nonce}.{len(self.spools)}"
+        marker = f"{SPOOL_HEADER}: {key}".encode() + eol
+        # The header goes right after the last header line; the body is left empty.
+        self.cuts.append((blank.start() + len(eol), end, marker + eol))
+        self.spools.append(Spooled(body, end, encoding, key, size))
+
+    def parts(self, body: int, end: int, boundary: str, depth: int) -> None:
+        """Walk each part between the delimiter lines of ``boundary``."""
+        try:
+            marker = b"--" + boundary.encode("ascii")
+        except UnicodeEncodeError:
+            return
+        previous: int | None = None
+        for start, stop, closing in _delimiters(self.raw, body, end, marker):
+            if previous is not None:
+                # The line break before a delimiter belongs to the delimiter (RFC 2046).
+                cut = start - (2 if self.raw[start - 2 : start] == b"\r\n" else 1)
+                self.part(previous, max(previous, cut), depth + 1)
+            if closing:
+                return
+            previous = stop
 
 
 def _delimiters(raw: bytes, body: int, end: int, marker: bytes) -> Iterator[tuple[int, int, bool]]:
