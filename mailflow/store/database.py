@@ -54,7 +54,7 @@ def open_database(url: str, busy_seconds: int = 30) -> pw.Database:
         if path != ":memory:":
             _LOCKS[db] = WriteLock(Path(path + ".lock"), busy_seconds)
     else:
-        db = url_connect(url)
+        db = url_connect(url, **server_options(url))
     database_proxy.initialize(db)
     deadline = time.monotonic() + busy_seconds
     while True:
@@ -69,6 +69,26 @@ def open_database(url: str, busy_seconds: int = 30) -> pw.Database:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise StorageError(f"cannot open database {redact(url)}: {exc}") from exc
             time.sleep(0.05)
+
+
+# A PostgreSQL server that vanishes without closing the connection (a cut network, a host gone)
+# would leave a query waiting for TCP's own timeout, a quarter of an hour: these bound every
+# connection attempt to 10 s and notice a silent server within about a minute, so the pass
+# fails, the mailbox lock goes with the connection, and another daemon takes over.
+SERVER_OPTIONS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # ms: data sent and not acknowledged
+}
+
+
+def server_options(url: str) -> dict[str, int]:
+    """``SERVER_OPTIONS`` except those the URL sets itself (``?connect_timeout=5``)."""
+    query = url.partition("?")[2]
+    return {k: v for k, v in SERVER_OPTIONS.items() if f"{k}=" not in query}
 
 
 def redact(url: str) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mailflow.errors import DatabaseError
+from mailflow.store.database import server_options
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,11 @@ class ServerLock(_Duty):
             fresh = self._con is None or self._con.closed
             try:
                 if fresh:
-                    self._con = psycopg2.connect(self.url, application_name=f"mailflow {self.duty}")
+                    self._con = psycopg2.connect(
+                        self.url,
+                        application_name=f"mailflow {self.duty}",
+                        **server_options(self.url),
+                    )
                 with self._con.cursor() as cur:
                     cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (self.key,))
                     taken = bool(cur.fetchone()[0])
