@@ -19,7 +19,7 @@ import pytest
 
 from mailflow.config import from_dict
 from mailflow.errors import ConfigError
-from tests.conftest import ImapAccount, mailflow_env, write_config
+from tests.conftest import ImapAccount, mailflow_env, run_mailflow, write_config
 from tests.helpers import PEOPLE, run_once, sql
 from tests.mails import build
 from tests.servers import Dovecot, SmtpServer
@@ -192,3 +192,26 @@ def test_one_mailbox_table_keeps_the_support_address(tmp_path: Path) -> None:
         config = from_dict({"support": support, "mailbox": table}, tmp_path)
         assert [(d.address, d.name) for d in config.desks] == [("help@example.com", "服务台")]
         assert config.desk("") == ("服务台", "help@example.com")
+
+
+def test_ingest_names_the_desk_it_delivers_for(
+    desks: tuple[Path, ImapAccount, ImapAccount],
+) -> None:
+    """An MTA piping to `ingest --mailbox ADDRESS` files the mail at that desk; an address no
+    mailbox has is a configuration error naming it (exit 75, as every ingest error but
+    unusable input: the MTA keeps the mail until the config is fixed)."""
+    config, _, hr = desks
+    raw = build("zhang.li@example.cn", hr.user, "工资条", "上月工资条看不到")
+    result = run_mailflow(config, "ingest", "--mailbox", hr.user.upper(), "--no-send", stdin=raw)
+    assert result.returncode == 0 and result.stdout.startswith("created"), result.stderr
+    [(mailbox, group)] = sql(config, 'SELECT mailbox, "group" FROM ticket')
+    assert (mailbox, group) == (hr.user, "人事组")
+    wrong = run_mailflow(config, "ingest", "--mailbox", "nobody@example.com", stdin=raw)
+    assert wrong.returncode == 75 and "nobody@example.com" in wrong.stderr, wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def test_check_tries_every_mailbox(desks: tuple[Path, ImapAccount, ImapAccount]) -> None:
+    config, it, hr = desks
+    result = run_mailflow(config, "check")
+    assert f"mailbox {it.user}" in result.stdout and f"mailbox {hr.user}" in result.stdout
