@@ -28,7 +28,8 @@ from mailflow.backoff import Backoff
 from mailflow.daemon.ingest import IngestPass
 from mailflow.daemon.jobs import Jobs
 from mailflow.daemon.outage import Outage
-from mailflow.daemon.report import CycleReport
+from mailflow.daemon.report import CycleReport, status_line
+from mailflow.daemon.systemd import Notifier
 from mailflow.daemon.waiting import wait_for_any
 from mailflow.daemon.wiring import Clock, system_clock
 from mailflow.delivery.delivery import Delivery
@@ -304,21 +305,28 @@ class Worker:
         self.stop_reason = reason
         self.stopping.set()
 
-    def run(self) -> str:
-        """Loop until stopped; return why it stopped."""
+    def run(self, notifier: Notifier | None = None) -> str:
+        """Loop until stopped; return why it stopped. ``notifier`` tells systemd (readiness
+        after the first pass, the watchdog fed once per turn, a status line)."""
+        notify = notifier or Notifier()
         poll = min(desk.poll_seconds for desk in self.services.config.desks)
         idling = any(getattr(i.mailbox, "idle", False) for i in self.ingests)
         how = "IMAP IDLE where offered, else polling" if idling else "polling"
         log.info("mailflow running: %s every %d s", how, poll)
+        turns = 0
         try:
             while not self.stopping.is_set():
                 now = self.clock()
                 polling = self._poll_due(now)
-                self.run_once(now, poll=polling, budget=JOB_BUDGET_SECONDS)
+                report = self.run_once(now, poll=polling, budget=JOB_BUDGET_SECONDS)
                 if polling:
                     self._next_poll = now + dt.timedelta(seconds=poll)
+                (notify.ready if turns == 0 else notify.status)(status_line(now, report))
+                notify.watchdog()
+                turns += 1
                 self._wait()
         finally:
+            notify.stopping()
             self.close()
         return self.stop_reason or "stopped"
 
