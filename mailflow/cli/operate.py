@@ -122,9 +122,9 @@ def _desk(config: Config, address: str | None) -> MailboxConfig:
     """The mailbox ``ingest --mailbox`` names (its address), else the first."""
     if not address:
         return config.mailbox
-    for desk in config.desks:
-        if desk.address == address.strip().lower():
-            return desk
+    desk = config.mailbox_at(address)
+    if desk is not None:
+        return desk
     known = ", ".join(d.address for d in config.desks)
     raise ConfigError("mailbox", f"no mailbox has the address {address} (there are: {known})")
 

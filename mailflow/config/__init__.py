@@ -99,9 +99,9 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> C
     _check_people(config, groups)
     check_override_groups(config.sla, {g.name for g in groups})
     for i, box in enumerate(mailboxes):
-        _refuse_self_loops(box, config.smtp, f"mailbox[{i}]" if len(mailboxes) > 1 else "mailbox")
+        where = f"mailbox[{i}]" if len(mailboxes) > 1 else "mailbox"
+        _refuse_self_loops(box, config.smtp, where)
         if box.group and config.group(box.group) is None:
-            where = f"mailbox[{i}]" if len(mailboxes) > 1 else "mailbox"
             raise ConfigError(f"{where}.group", f"no [[groups]] entry is named {box.group!r}")
     return config
 

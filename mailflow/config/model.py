@@ -89,11 +89,12 @@ class MailboxConfig:
     group: str = ""
 
     @property
-    def label(self) -> str:
-        """Where its mail comes from, for log lines and locks."""
+    def identity(self) -> str:
+        """Which mailbox this is, the same whichever config file names it (its lock's name;
+        two tables naming one mailbox are refused)."""
         if self.kind == "imap":
-            return f"imap://{self.username}@{self.host}:{self.port}/{self.folder}"
-        return f"maildir:{self.path}"
+            return f"imap:{self.host.lower()}:{self.port}:{self.username}:{self.folder}"
+        return f"maildir:{self.path.resolve()}"
 
 
 @dataclass(frozen=True)
@@ -325,12 +326,17 @@ class Config:
         """Every mailbox read, each with its address and name filled in."""
         return self.mailboxes or (self.mailbox,)
 
+    def mailbox_at(self, address: str | None) -> MailboxConfig | None:
+        """The mailbox whose desk address is ``address`` (any case)."""
+        wanted = (address or "").strip().lower()
+        return next((box for box in self.mailboxes if wanted and box.address == wanted), None)
+
     def desk(self, address: str | None) -> tuple[str, str]:
         """The name and address mail about a ticket received at ``address`` goes out with: that
         mailbox's, or the support address's for the first mailbox, the CLI and old tickets."""
-        for box in self.mailboxes:
-            if address and box.address == address:
-                return box.name or self.support.name, box.address
+        box = self.mailbox_at(address)
+        if box is not None:
+            return box.name or self.support.name, box.address
         return self.support.name, self.support.address
 
     @property

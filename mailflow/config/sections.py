@@ -71,8 +71,8 @@ def _mailboxes(root: _Section, support: SupportConfig) -> tuple[MailboxConfig, .
         for earlier in boxes[:i]:
             if box.address == earlier.address:
                 raise ConfigError(f"mailbox[{i}].address", f"{box.address} is another's too")
-            if box.label == earlier.label:
-                raise ConfigError(f"mailbox[{i}]", f"reads {box.label}, as another does")
+            if box.identity == earlier.identity:
+                raise ConfigError(f"mailbox[{i}]", f"reads {box.identity}, as another does")
     return tuple(boxes)
 
 

@@ -73,7 +73,7 @@ class IngestPass:
         self.exclusive = exclusive(
             sqlite_file(services.db),
             "reading the mailbox",
-            mailbox_identity(self.desk),
+            self.desk.identity,
             services.config.database_url,
         )
 
@@ -188,13 +188,6 @@ class IngestPass:
         """Stop the parse workers and drop the mailbox connection."""
         self.preparer.close()
         self.mailbox.close()
-
-
-def mailbox_identity(box: MailboxConfig) -> str:
-    """Which mailbox this is, the same whichever config file names it."""
-    if box.kind == "imap":
-        return f"imap:{box.host.lower()}:{box.port}:{box.username}:{box.folder}"
-    return f"maildir:{box.path.resolve()}"
 
 
 def _groups(plan: list[list[Planned]]) -> Iterator[list[Planned]]:
