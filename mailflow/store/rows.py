@@ -14,7 +14,9 @@ M = TypeVar("M", bound=BaseModel)
 
 _DEFAULTS: dict[type[BaseModel], list[tuple[str, Any]]] = {}
 # Keyed by the database's kind too: one process may use SQLite and PostgreSQL (the tests do).
-_INSERT_SQL: dict[tuple[type[BaseModel], tuple[str, ...], type], tuple[str, list[pw.Field]]] = {}
+_INSERT_SQL: dict[
+    tuple[type[BaseModel], tuple[str, ...], type, str], tuple[str, list[pw.Field]]
+] = {}
 
 
 def insert_row(model: type[BaseModel], **values: Any) -> int:
@@ -24,35 +26,63 @@ def insert_row(model: type[BaseModel], **values: Any) -> int:
     path (several rows per mail) uses this instead. Python-side defaults are applied as
     ``Model.create`` would, and values go through each field's ``db_value``.
     """
-    meta = model._meta
+    db, quote, _ = _table_of(model.id)
+    _with_defaults(model, values)
+    returning = ""
+    if not isinstance(db, pw.SqliteDatabase):
+        returning = f" RETURNING {quote}{model.id.column_name}{quote}"
+    sql, fields = _statement(model, tuple(values), returning)
+    params = [f.db_value(v) for f, v in zip(fields, values.values(), strict=True)]  # type: ignore[no-untyped-call]
+    cursor = db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+    if isinstance(db, pw.SqliteDatabase):
+        return int(cursor.lastrowid)
+    return int(cursor.fetchone()[0])
+
+
+def insert_new_rows(model: type[BaseModel], rows: list[dict[str, Any]]) -> None:
+    """INSERT rows (all with the same columns) as ``insert_row`` does, one statement for
+    all, leaving out any that would repeat a unique key (``ON CONFLICT DO NOTHING``)."""
+    if not rows:
+        return
+    for values in rows:
+        _with_defaults(model, values)
+    sql, fields = _statement(model, tuple(rows[0]), " ON CONFLICT DO NOTHING")
+    db = database_proxy.obj
+    params = [
+        [f.db_value(v) for f, v in zip(fields, values.values(), strict=True)]  # type: ignore[no-untyped-call]
+        for values in rows
+    ]
+    db.cursor().executemany(sql, params)
+
+
+def _with_defaults(model: type[BaseModel], values: dict[str, Any]) -> None:
+    """Python-side defaults for the columns ``values`` leaves out, as ``Model.create``."""
     defaults = _DEFAULTS.get(model)
     if defaults is None:
         defaults = _DEFAULTS[model] = [
             (name, field.default)
-            for name, field in meta.fields.items()
+            for name, field in model._meta.fields.items()
             if field.default is not None
         ]
     for name, default in defaults:
         if name not in values:
             values[name] = default() if callable(default) else default
-    db = database_proxy.obj
-    key = (model, tuple(values), type(db))
+
+
+def _statement(
+    model: type[BaseModel], names: tuple[str, ...], tail: str
+) -> tuple[str, list[pw.Field]]:
+    """``INSERT INTO table (names) VALUES (...)`` and ``tail``, built once per column set."""
+    db, quote, table = _table_of(model.id)
+    key = (model, names, type(db), tail)
     cached = _INSERT_SQL.get(key)
     if cached is None:
-        fields = [meta.fields[name] for name in values]
-        quote = db.quote_char if hasattr(db, "quote_char") else '"'
+        fields = [model._meta.fields[name] for name in names]
         columns = ", ".join(f"{quote}{f.column_name}{quote}" for f in fields)
         marks = ", ".join([db.param] * len(fields))
-        sql = f"INSERT INTO {quote}{meta.table_name}{quote} ({columns}) VALUES ({marks})"
-        if not isinstance(db, pw.SqliteDatabase):
-            sql += f" RETURNING {quote}{model.id.column_name}{quote}"
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}){tail}"
         cached = _INSERT_SQL[key] = (sql, fields)
-    sql, fields = cached
-    params = [f.db_value(v) for f, v in zip(fields, values.values(), strict=True)]  # type: ignore[no-untyped-call]
-    cursor = db.execute_sql(sql, params)
-    if isinstance(db, pw.SqliteDatabase):
-        return int(cursor.lastrowid)
-    return int(cursor.fetchone()[0])
+    return cached
 
 
 def create_row(model: type[M], **values: Any) -> M:
