@@ -22,10 +22,6 @@ class Outage:
         self.since: dt.datetime | None = None
         self.failures = 0
 
-    @property
-    def down(self) -> bool:
-        return self.since is not None
-
     def failed(self, now: dt.datetime, detail: object, then: str) -> None:
         """Note a failure at ``now``; ``then`` says what happens meanwhile (for the log)."""
         self.failures += 1

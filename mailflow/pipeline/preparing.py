@@ -82,8 +82,10 @@ def prepare(raw: RawMail, store: BlobStore, limits: Limits) -> Prepared:
     for attachment, new in stored:
         if new and attachment.digest not in kept:
             store.discard(attachment.digest)  # over a limit: it stays inside the raw mail only
+    # A refused file whose blob was discarded above no longer names one.
     refused = tuple(
-        (replace(a, digest="") if a.digest not in kept else a, why) for a, why in refused
+        (replace(a, digest="") if a.digest and a.digest not in kept else a, why)
+        for a, why in refused
     )
     accepted = tuple(
         a if a.digest else replace(a, digest=store.put(a.data, sync=False)) for a in accepted

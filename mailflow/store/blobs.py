@@ -47,9 +47,7 @@ class BlobStore:
         if target.exists():
             return digest
         try:
-            if target.parent not in self._folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._folders.add(target.parent)
+            self._make_folder(target)
             # The name is unique per blob and process; a leftover from a crashed run with the
             # same pid is simply overwritten.
             tmp = target.parent / f".tmp-{digest}-{os.getpid()}"
@@ -65,9 +63,7 @@ class BlobStore:
             # The folder may have been removed behind our back: look again next time.
             self._folders.discard(target.parent)
             raise StorageError(_describe(exc, self.root)) from exc
-        self._unsynced.append(target)
-        if sync:
-            self.sync()
+        self._written(target, sync)
         return digest
 
     def put_chunks(self, chunks: Iterable[bytes], sync: bool = True) -> tuple[str, int, bool]:
@@ -88,16 +84,25 @@ class BlobStore:
             if target.exists():
                 tmp.unlink()
                 return digest, size, False
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(target.parent)
+            self._make_folder(target)
             os.replace(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageError(_describe(exc, self.root)) from exc
+        self._written(target, sync)
+        return digest, size, True
+
+    def _make_folder(self, target: Path) -> None:
+        """The blob's folder, made once per process."""
+        if target.parent not in self._folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(target.parent)
+
+    def _written(self, target: Path, sync: bool) -> None:
+        """A new blob in place: durable now, or at the next ``sync()``."""
         self._unsynced.append(target)
         if sync:
             self.sync()
-        return digest, size, True
 
     def discard(self, digest: str) -> None:
         """Remove a blob this process just made and nothing refers to."""
