@@ -79,11 +79,42 @@ class ImapAccount:
             client.logout()
 
 
+def new_account(server: Dovecot) -> ImapAccount:
+    """A fresh, empty mailbox on ``server``: a user no test of the session had."""
+    return ImapAccount(server, f"support{next(_users)}@example.test", "s3cret")
+
+
+def imap_keys(account: ImapAccount) -> str:
+    """The keys of a ``[mailbox]`` or ``[[mailbox]]`` table that reads ``account`` over plain
+    IMAP, taking the mail already there."""
+    return textwrap.dedent(f"""\
+        kind = "imap"
+        host = "127.0.0.1"
+        port = {account.server.port}
+        security = "none"
+        username = "{account.user}"
+        password_env = "TEST_IMAP_PASSWORD"
+        first_run = "all"
+    """)
+
+
+def smtp_table(server: SmtpServer) -> str:
+    """An ``[smtp]`` table that sends to ``server`` (the test SMTP server, its login)."""
+    return textwrap.dedent(f"""\
+        [smtp]
+        kind = "smtp"
+        host = "127.0.0.1"
+        port = {server.port}
+        security = "none"
+        username = "mailer"
+        password_env = "TEST_SMTP_PASSWORD"
+    """)
+
+
 @pytest.fixture
 def imap_account(dovecot: Dovecot) -> ImapAccount:
     """A fresh, empty mailbox on the session's Dovecot."""
-    user = f"support{next(_users)}@example.test"
-    return ImapAccount(dovecot, user, "s3cret")
+    return new_account(dovecot)
 
 
 @pytest.fixture
@@ -143,7 +174,7 @@ def e2e_config(
     """A config pointing at the test Dovecot (plain IMAP) and the test SMTP server."""
     return write_config(
         tmp_path,
-        f"""
+        textwrap.dedent(f"""
         [support]
         address = "{imap_account.user}"
         name = "IT 服务台"
@@ -154,23 +185,11 @@ def e2e_config(
         url = "{database_url}"
         [storage]
         path = "var/store"
-        [mailbox]
-        kind = "imap"
-        host = "127.0.0.1"
-        port = {imap_account.server.port}
-        security = "none"
-        username = "{imap_account.user}"
-        password_env = "TEST_IMAP_PASSWORD"
-        first_run = "all"
-        [smtp]
-        kind = "smtp"
-        host = "127.0.0.1"
-        port = {smtp_server.port}
-        security = "none"
-        username = "mailer"
-        password_env = "TEST_SMTP_PASSWORD"
-        retry_base_seconds = 1
-    """,
+        """)
+        + "[mailbox]\n"
+        + imap_keys(imap_account)
+        + smtp_table(smtp_server)
+        + "retry_base_seconds = 1\n",
     )
 
 

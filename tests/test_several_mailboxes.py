@@ -8,7 +8,6 @@ from __future__ import annotations
 import email
 import email.header
 import email.utils
-import itertools
 import signal
 import subprocess
 import sys
@@ -19,7 +18,15 @@ import pytest
 
 from mailflow.config import from_dict
 from mailflow.errors import ConfigError
-from tests.conftest import ImapAccount, mailflow_env, run_mailflow, write_config
+from tests.conftest import (
+    ImapAccount,
+    imap_keys,
+    mailflow_env,
+    new_account,
+    run_mailflow,
+    smtp_table,
+    write_config,
+)
 from tests.helpers import PEOPLE, run_once, sql
 from tests.mails import build
 from tests.servers import Dovecot, SmtpServer
@@ -35,22 +42,10 @@ name = "人事组"
 supervisor = "li.na@example.com"
 """
 
-_hr_users = itertools.count(300)
-
 
 def _mailbox(account: ImapAccount, extra: str) -> str:
-    return f"""
-        [[mailbox]]
-        kind = "imap"
-        host = "127.0.0.1"
-        port = {account.server.port}
-        security = "none"
-        username = "{account.user}"
-        password_env = "TEST_IMAP_PASSWORD"
-        first_run = "all"
-        address = "{account.user}"
-        {extra}
-    """
+    """A [[mailbox]] table for the desk at ``account``."""
+    return f'[[mailbox]]\n{imap_keys(account)}address = "{account.user}"\n{extra}\n'
 
 
 @pytest.fixture
@@ -59,7 +54,7 @@ def desks(
 ) -> tuple[Path, ImapAccount, ImapAccount]:
     """A config reading two mailboxes: the IT desk (category routing) and the HR desk (its
     own group); the IT one, the HR one."""
-    hr = ImapAccount(dovecot, f"support{next(_hr_users)}@example.test", "s3cret")
+    hr = new_account(dovecot)
     config = write_config(
         tmp_path,
         f"""
@@ -67,14 +62,8 @@ def desks(
         address = "{imap_account.user}"
         name = "IT 服务台"
         ticket_prefix = "TS"
-        [smtp]
-        kind = "smtp"
-        host = "127.0.0.1"
-        port = {smtp_server.port}
-        security = "none"
-        username = "mailer"
-        password_env = "TEST_SMTP_PASSWORD"
         """
+        + smtp_table(smtp_server)
         + _mailbox(imap_account, 'name = "IT 服务台"')
         + _mailbox(hr, 'name = "人事服务台"\ngroup = "人事组"'),
     )

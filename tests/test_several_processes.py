@@ -18,7 +18,7 @@ import pytest
 from mailflow.store.database import open_database, transaction
 from mailflow.store.models import Ticket
 from mailflow.store.schema import init_schema
-from tests.conftest import NOW, mailflow_env, run_mailflow, write_config
+from tests.conftest import NOW, mailflow_env, run_mailflow, smtp_table, write_config
 from tests.helpers import deliver, tickets
 from tests.mails import build
 from tests.postgres import Postgres
@@ -31,19 +31,8 @@ def _config(tmp_path: Path, url: str, smtp_server: SmtpServer, extra: str = "") 
     """A Maildir desk on ``url`` sending to the test SMTP server."""
     return write_config(
         tmp_path,
-        f"""
-        [database]
-        url = "{url}"
-        [mailbox]
-        kind = "maildir"
-        [smtp]
-        kind = "smtp"
-        host = "127.0.0.1"
-        port = {smtp_server.port}
-        security = "none"
-        username = "mailer"
-        password = "smtp-pass"
-        """
+        f'[database]\nurl = "{url}"\n[mailbox]\nkind = "maildir"\n'
+        + smtp_table(smtp_server)
         + extra,
     )
 
